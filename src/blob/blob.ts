@@ -1,0 +1,34 @@
+/**
+ * The storage interface every blob store implements. Keys are object keys relative to the
+ * store's root (`<shard>/<part key>`); the store applies its own prefix. All stores are
+ * linearizable for a single key: a `set` that returned is visible to every later `get`.
+ *
+ * Errors are CompactdErrors: `not_found` is never thrown for a missing key (get/head return
+ * undefined); transport failures are `unavailable` with `determinate` saying whether the
+ * operation definitely did not happen.
+ */
+export interface BlobMeta {
+  readonly key: string;
+  readonly size: number;
+  /** Last modification time in ms since the epoch, where the store knows it. */
+  readonly lastModifiedMs?: number;
+}
+
+export interface BlobOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface Blob {
+  /** The bytes of `key`, or undefined when it does not exist. */
+  get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined>;
+  /** Atomically writes `key` (overwriting is allowed): readers see the old or the new bytes, never a mix. */
+  set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void>;
+  /** Deletes `key`; returns its size, or undefined when it did not exist (not an error). */
+  delete(key: string, opts?: BlobOptions): Promise<number | undefined>;
+  /** Size and metadata of `key`, or undefined when it does not exist. */
+  head(key: string, opts?: BlobOptions): Promise<BlobMeta | undefined>;
+  /** Every object whose key starts with `prefix`, in ascending key order. */
+  list(prefix: string, opts?: BlobOptions): AsyncIterable<BlobMeta>;
+  /** Releases connections and handles. */
+  close(): Promise<void>;
+}

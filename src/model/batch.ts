@@ -1,0 +1,94 @@
+/**
+ * Hollow batches, runs and parts: the metadata a writer keeps in its own state and sends in a
+ * CompactRequest. Part bytes live in the blob store (hollow) or in the request (inline).
+ */
+import type { Description } from './description.js';
+
+export interface HollowPart {
+  readonly kind: 'hollow';
+  /** Relative to the shard (CONTRACT.md section 5). */
+  readonly key: string;
+  readonly encodedSizeBytes: number;
+  readonly updates: number;
+  /** <= 100 bytes, <= every key in the part; empty = unknown. */
+  readonly keyLower: Uint8Array;
+  readonly diffsSum?: bigint;
+  /** "sha256:<hex>" of the object bytes; empty = unknown. */
+  readonly checksum: string;
+}
+
+export interface InlinePart {
+  readonly kind: 'inline';
+  readonly data: Uint8Array;
+}
+
+export type Part = HollowPart | InlinePart;
+
+export type RunOrder = 'ordered' | 'unordered';
+
+export interface Run {
+  readonly parts: readonly Part[];
+  readonly order: RunOrder;
+}
+
+export interface HollowBatch {
+  readonly desc: Description;
+  readonly runs: readonly Run[];
+  /** Number of updates: an upper bound for unconsolidated input, exact for compaction output. */
+  readonly len: number;
+}
+
+export interface CompactRequest {
+  readonly shardId: string;
+  readonly desc: Description;
+  readonly inputs: readonly HollowBatch[];
+  readonly force: boolean;
+  readonly requestId: string;
+}
+
+export interface CompactStats {
+  inputUpdates: number;
+  outputUpdates: number;
+  inputBytes: number;
+  outputBytes: number;
+  inputRuns: number;
+  outputRuns: number;
+  chunks: number;
+  memoryViolations: number;
+  queuedSeconds: number;
+  runSeconds: number;
+}
+
+export type CompactOutcome = 'compacted' | 'skipped';
+
+export interface CompactResponse {
+  readonly outcome: CompactOutcome;
+  readonly output?: HollowBatch;
+  readonly stats: CompactStats;
+}
+
+export function emptyStats(): CompactStats {
+  return {
+    inputUpdates: 0,
+    outputUpdates: 0,
+    inputBytes: 0,
+    outputBytes: 0,
+    inputRuns: 0,
+    outputRuns: 0,
+    chunks: 0,
+    memoryViolations: 0,
+    queuedSeconds: 0,
+    runSeconds: 0,
+  };
+}
+
+/** Bytes a part occupies when read: its encoded size, or the inline payload length. */
+export function partBytes(p: Part): number {
+  return p.kind === 'hollow' ? p.encodedSizeBytes : p.data.byteLength;
+}
+
+export function batchParts(b: HollowBatch): number {
+  let n = 0;
+  for (const r of b.runs) n += r.parts.length;
+  return n;
+}

@@ -1,0 +1,56 @@
+/**
+ * The one error type of compactd. Every failure carries a `kind`; only `service/status.ts` turns
+ * kinds into gRPC status codes and only the CLI prints them. The `cause` is for logs and never
+ * reaches a client.
+ */
+export type ErrorKind =
+  | 'invalid'
+  | 'not_found'
+  | 'data_loss'
+  | 'out_of_range'
+  | 'exhausted'
+  | 'unavailable'
+  | 'deadline'
+  | 'cancelled'
+  | 'permission'
+  | 'unauthenticated'
+  | 'internal';
+
+export interface CompactdErrorOptions {
+  cause?: unknown;
+  /**
+   * For storage errors: true when the operation definitely did not happen (safe to retry or to
+   * report as failed), false when it may have happened (a timeout after sending a PUT).
+   */
+  determinate?: boolean;
+}
+
+export class CompactdError extends Error {
+  readonly kind: ErrorKind;
+  readonly determinate: boolean;
+
+  constructor(kind: ErrorKind, message: string, options: CompactdErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CompactdError';
+    this.kind = kind;
+    this.determinate = options.determinate ?? true;
+  }
+
+  /** Wraps anything thrown into a CompactdError, keeping CompactdErrors as they are. */
+  static from(err: unknown, fallback: ErrorKind = 'internal'): CompactdError {
+    if (err instanceof CompactdError) return err;
+    if (isAbortError(err)) return new CompactdError('cancelled', 'operation cancelled', { cause: err });
+    const message = err instanceof Error ? err.message : String(err);
+    return new CompactdError(fallback, message, { cause: err });
+  }
+}
+
+function isAbortError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR');
+}
+
+export const invalid = (message: string): CompactdError => new CompactdError('invalid', message);
+export const dataLoss = (message: string, cause?: unknown): CompactdError =>
+  new CompactdError('data_loss', message, { cause });
+export const internal = (message: string, cause?: unknown): CompactdError =>
+  new CompactdError('internal', message, { cause });
