@@ -57,6 +57,6 @@ export interface CompactDeps {
 export interface CompactResult {
   readonly output: HollowBatch;
   readonly stats: CompactStats;
-  /** Peak decoded bytes held by the merge at once (for the memory-bound tests and metrics). */
+  /** Peak bytes of input parts held at once, resident or prefetched (bounded by the run budget). */
   readonly peakResidentBytes: number;
 }

@@ -1,0 +1,122 @@
+/**
+ * Accumulates merged output rows into growable columnar buffers and hands them out as a part's
+ * columns when the part reaches its target size. Rows are appended by copying raw bytes and
+ * 32-bit words: no per-row objects, no bigints.
+ */
+import type { PartColumns } from '../part/columns.js';
+
+const INITIAL_ROWS = 1024;
+const INITIAL_BYTES = 64 * 1024;
+/** Per-row overhead in the encoded part: two i32 offsets and the i64 diff. */
+const ROW_OVERHEAD_BYTES = 16;
+
+export class OutputBuilder {
+  private kData: Uint8Array = new Uint8Array(INITIAL_BYTES);
+  private vData: Uint8Array = new Uint8Array(INITIAL_BYTES);
+  private kOff = new Int32Array(INITIAL_ROWS + 1);
+  private vOff = new Int32Array(INITIAL_ROWS + 1);
+  private t: Uint32Array;
+  private d = new Uint32Array(INITIAL_ROWS * 2);
+  private kLen = 0;
+  private vLen = 0;
+  private n = 0;
+  private readonly tWords: number;
+
+  constructor(readonly dims: number) {
+    this.tWords = 2 * dims;
+    this.t = new Uint32Array(INITIAL_ROWS * this.tWords);
+  }
+
+  get rows(): number {
+    return this.n;
+  }
+
+  /** The size the rows will roughly take in an uncompressed part. */
+  get estimatedBytes(): number {
+    return this.kLen + this.vLen + this.n * (ROW_OVERHEAD_BYTES + 4 * this.tWords);
+  }
+
+  /**
+   * Appends one row: key bytes kd[ks..ke), value bytes vd[vs..ve), time words tw[to..to+2D),
+   * diff as low/high 32-bit words.
+   */
+  append(
+    kd: Uint8Array, ks: number, ke: number,
+    vd: Uint8Array, vs: number, ve: number,
+    tw: Uint32Array, to: number,
+    dlo: number, dhi: number,
+  ): void {
+    const n = this.n;
+    if (n + 1 >= this.kOff.length) this.growRows();
+    const kl = ke - ks;
+    const vl = ve - vs;
+    if (this.kLen + kl > this.kData.length) this.kData = grow(this.kData, this.kLen + kl);
+    if (this.vLen + vl > this.vData.length) this.vData = grow(this.vData, this.vLen + vl);
+    copyBytes(kd, ks, kl, this.kData, this.kLen);
+    this.kLen += kl;
+    this.kOff[n + 1] = this.kLen;
+    copyBytes(vd, vs, vl, this.vData, this.vLen);
+    this.vLen += vl;
+    this.vOff[n + 1] = this.vLen;
+    const tb = n * this.tWords;
+    for (let j = 0; j < this.tWords; j++) this.t[tb + j] = tw[to + j];
+    this.d[2 * n] = dlo;
+    this.d[2 * n + 1] = dhi;
+    this.n = n + 1;
+  }
+
+  /**
+   * The accumulated rows as part columns, then empties the builder. The columns are views over
+   * buffers the builder reuses: the caller must finish with them (encode) before the next append.
+   */
+  take(): PartColumns {
+    const n = this.n;
+    const cols: PartColumns = {
+      dims: this.dims,
+      len: n,
+      kOffsets: this.kOff.subarray(0, n + 1),
+      kData: this.kData.subarray(0, this.kLen),
+      vOffsets: this.vOff.subarray(0, n + 1),
+      vData: this.vData.subarray(0, this.vLen),
+      t: new BigUint64Array(this.t.buffer, 0, n * this.dims),
+      d: new BigInt64Array(this.d.buffer, 0, n),
+    };
+    this.n = 0;
+    this.kLen = 0;
+    this.vLen = 0;
+    return cols;
+  }
+
+  private growRows(): void {
+    const cap = this.kOff.length * 2;
+    const kOff = new Int32Array(cap);
+    kOff.set(this.kOff);
+    this.kOff = kOff;
+    const vOff = new Int32Array(cap);
+    vOff.set(this.vOff);
+    this.vOff = vOff;
+    const t = new Uint32Array(cap * this.tWords);
+    t.set(this.t);
+    this.t = t;
+    const d = new Uint32Array(cap * 2);
+    d.set(this.d);
+    this.d = d;
+  }
+}
+
+function grow(a: Uint8Array, need: number): Uint8Array {
+  let cap = a.length * 2;
+  while (cap < need) cap *= 2;
+  const b = new Uint8Array(cap);
+  b.set(a);
+  return b;
+}
+
+/** Short copies by hand: `set(subarray())` allocates a view per call, which dominates for small keys. */
+function copyBytes(src: Uint8Array, from: number, len: number, dst: Uint8Array, to: number): void {
+  if (len > 32) {
+    dst.set(src.subarray(from, from + len), to);
+    return;
+  }
+  for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
+}

@@ -1,0 +1,178 @@
+/**
+ * One compaction, end to end: validate, plan, merge each chunk into one output run, check the
+ * invariants, answer. On any failure (including cancellation and timeout through the signal)
+ * every part already written is deleted before the error is thrown, so a caller never has to
+ * clean up after a compaction that did not return.
+ */
+import type { Blob } from '../blob/blob.js';
+import type { CompactRequest, CompactStats, HollowBatch, Run } from '../model/batch.js';
+import { emptyStats } from '../model/batch.js';
+import { CompactdError, internal } from '../model/errors.js';
+import { newCompactionPrefix } from '../model/keys.js';
+import { ensureCodecs } from '../part/codecs.js';
+import { OutputBuilder } from './builder.js';
+import { PartFetcher } from './fetcher.js';
+import { BytePool, MemoryAccount } from './memory.js';
+import { ChunkMerge } from './merge.js';
+import { chunkRuns, orderRuns, type Chunk } from './plan.js';
+import { PartSink } from './sink.js';
+import { loadPart, type SourceContext } from './source.js';
+import type { CompactDeps, CompactResult, EngineLog } from './types.js';
+import { validateRequest } from './validate.js';
+
+/**
+ * Compacts `req` against `deps.blob`. Throws a CompactdError (kind per CONTRACT.md section 3)
+ * after deleting any output it wrote.
+ */
+export async function compact(req: CompactRequest, deps: CompactDeps): Promise<CompactResult> {
+  const started = performance.now();
+  const dims = validateRequest(req, deps.config.limits);
+  await ensureCodecs();
+  const { memoryBoundBytes, targetPartBytes } = deps.config;
+  const plan = chunkRuns(orderRuns(req), memoryBoundBytes, targetPartBytes);
+  const log = deps.log;
+  log?.debug({ chunks: plan.chunks.length, memoryViolations: plan.memoryViolations }, 'compaction planned');
+
+  const memory = new MemoryAccount();
+  const sink = new PartSink(
+    {
+      blob: deps.blob,
+      shardId: req.shardId,
+      desc: req.desc,
+      prefix: newCompactionPrefix(),
+      compression: deps.config.compression,
+      signal: deps.signal,
+    },
+  );
+  const stats: CompactStats = emptyStats();
+  stats.chunks = plan.chunks.length;
+  stats.memoryViolations = plan.memoryViolations;
+  stats.inputRuns = plan.chunks.reduce((n, c) => n + c.runs.length, 0);
+
+  try {
+    let inputDiffSum = 0n;
+    for (const chunk of plan.chunks) {
+      const r = await mergeChunk(req, dims, chunk, plan.runBudget, deps, sink, memory);
+      inputDiffSum += r.diffSum;
+      stats.inputUpdates += r.rowsIn;
+      stats.inputBytes += r.bytesIn;
+    }
+    const runs = await sink.finish();
+    const totals = sink.totals;
+    // Invariants: consolidation preserves Σd and never adds updates. A failure here is a bug.
+    if (totals.diffSum !== inputDiffSum) {
+      throw internal(`output diff sum ${totals.diffSum} != input diff sum ${inputDiffSum}`);
+    }
+    if (totals.updates > stats.inputUpdates) {
+      throw internal(`output has ${totals.updates} updates, more than the ${stats.inputUpdates} read`);
+    }
+    const output: HollowBatch = {
+      desc: req.desc,
+      runs: runs.map((parts): Run => ({ parts, order: 'ordered' })),
+      len: totals.updates,
+    };
+    stats.outputUpdates = totals.updates;
+    stats.outputBytes = totals.bytes;
+    stats.outputRuns = output.runs.length;
+    stats.runSeconds = (performance.now() - started) / 1000;
+    return { output, stats, peakResidentBytes: memory.peak };
+  } catch (err) {
+    const error = failure(err, deps.signal);
+    await cleanup(deps.blob, sink, log);
+    throw error;
+  }
+}
+
+interface ChunkResult {
+  readonly rowsIn: number;
+  readonly bytesIn: number;
+  readonly diffSum: bigint;
+}
+
+async function mergeChunk(
+  req: CompactRequest,
+  dims: number,
+  chunk: Chunk,
+  runBudget: number,
+  deps: CompactDeps,
+  sink: PartSink,
+  memory: MemoryAccount,
+): Promise<ChunkResult> {
+  const target = deps.config.targetPartBytes;
+  // What the chunk's runs are not charged is shared by prefetching and extra uploads.
+  const pool = new BytePool(Math.max(0, runBudget - chunk.memoryBytes));
+  const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, signal: deps.signal };
+  let bytesIn = 0;
+  let diffSum = 0n;
+  const fetcher = new PartFetcher(
+    chunk.runs,
+    async (run, index) => {
+      const p = await loadPart(ctx, run, index);
+      bytesIn += p.bytes;
+      diffSum += p.diffSum;
+      return p;
+    },
+    pool,
+    2 * target,
+    memory,
+  );
+  const builder = new OutputBuilder(dims);
+  sink.beginRun(pool);
+  const sinceMeet = meetOf(req.desc.since, dims);
+  const merge = new ChunkMerge(
+    {
+      runs: chunk.runs.length,
+      takeReady: (r) => fetcher.takeReady(r),
+      next: (r) => fetcher.next(r),
+      hasMore: (r) => fetcher.hasMore(r),
+      released: (bytes) => {
+        memory.release(bytes);
+        fetcher.pump();
+      },
+    },
+    {
+      builder,
+      targetPartBytes: target,
+      flush: () => sink.write(builder.take()),
+      checkpoint: () => deps.signal?.throwIfAborted(),
+    },
+    dims,
+    sinceMeet,
+  );
+  fetcher.pump();
+  try {
+    const { rowsIn } = await merge.run();
+    return { rowsIn, bytesIn, diffSum };
+  } finally {
+    fetcher.close();
+  }
+}
+
+/**
+ * advance_by in the product order is coordinate-wise: min over f of max(t_j, f_j) equals
+ * max(t_j, min over f of f_j). So advancing needs only the coordinate-wise meet of since.
+ */
+function meetOf(since: readonly (readonly bigint[])[], dims: number): bigint[] | undefined {
+  if (since.length === 0) return undefined;
+  const m = since[0].slice();
+  for (const f of since) for (let j = 0; j < dims; j++) if (f[j] < m[j]) m[j] = f[j];
+  return m;
+}
+
+function failure(err: unknown, signal: AbortSignal | undefined): CompactdError {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof CompactdError) return reason;
+    return new CompactdError('cancelled', 'compaction cancelled', { cause: reason });
+  }
+  return CompactdError.from(err);
+}
+
+/** Deletes every output the compaction may have written. Failures are logged, not thrown: the original error matters more. */
+async function cleanup(blob: Blob, sink: PartSink, log: EngineLog | undefined): Promise<void> {
+  await sink.settle();
+  const results = await Promise.allSettled(sink.written.map((key) => blob.delete(key)));
+  const failed = results.filter((r) => r.status === 'rejected').length;
+  if (failed > 0) log?.warn({ failed, written: sink.written.length }, 'could not delete every output of a failed compaction');
+  else if (sink.written.length > 0) log?.debug({ deleted: sink.written.length }, 'deleted outputs of a failed compaction');
+}

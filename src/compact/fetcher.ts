@@ -1,0 +1,144 @@
+/**
+ * Fetches the parts of a chunk's runs for the merge: each run's next part on demand, and the
+ * parts most likely needed next ahead of time within the prefetch budget, so the merge rarely
+ * waits on the store. "Most likely needed next" is the unfetched part with the smallest
+ * `keyLower`: the merge consumes keys in ascending order.
+ */
+import { compareBytes } from '../model/update.js';
+import { partBytes } from '../model/batch.js';
+import type { BytePool, MemoryAccount } from './memory.js';
+import type { PlannedRun } from './plan.js';
+import type { LoadedPart } from './source.js';
+
+interface Slot {
+  readonly index: number;
+  readonly charged: number;
+  readonly prefetched: boolean;
+  readonly promise: Promise<void>;
+  value?: LoadedPart;
+  error?: unknown;
+}
+
+export class PartFetcher {
+  /** Next part index not yet requested, per run. */
+  private readonly nextIndex: number[];
+  /** The requested-but-not-taken part per run (at most one ahead). */
+  private readonly slots: (Slot | undefined)[];
+  private closed = false;
+
+  constructor(
+    private readonly runs: readonly PlannedRun[],
+    private readonly load: (run: PlannedRun, index: number) => Promise<LoadedPart>,
+    /** Leftover budget prefetching may use, shared with upload parallelism. */
+    private readonly pool: BytePool,
+    /** Prefetch cap on top of the pool (2 x target part size). */
+    private readonly prefetchCap: number,
+    private readonly memory: MemoryAccount,
+  ) {
+    this.nextIndex = runs.map(() => 0);
+    this.slots = runs.map(() => undefined);
+  }
+
+  private prefetchedBytes = 0;
+
+  /** True when run `r` has parts the merge has not taken yet. */
+  hasMore(r: number): boolean {
+    return this.slots[r] !== undefined || this.nextIndex[r] < this.runs[r].parts.length;
+  }
+
+  /** The next part of run `r` if it has already arrived; undefined otherwise (use `next`). */
+  takeReady(r: number): LoadedPart | undefined {
+    const slot = this.slots[r];
+    if (slot === undefined || (slot.value === undefined && slot.error === undefined)) return undefined;
+    return this.consume(r, slot);
+  }
+
+  /** The next part of run `r`, fetching it now if it was not prefetched. */
+  async next(r: number): Promise<LoadedPart> {
+    let slot = this.slots[r];
+    if (slot === undefined) slot = this.request(r, false);
+    await slot.promise;
+    return this.consume(r, slot);
+  }
+
+  /** Starts prefetches while the budget allows. Call after every part switch. */
+  pump(): void {
+    while (!this.closed) {
+      let best = -1;
+      for (let r = 0; r < this.runs.length; r++) {
+        if (this.slots[r] !== undefined || this.nextIndex[r] >= this.runs[r].parts.length) continue;
+        if (best < 0 || compareBytes(this.lowerOf(r), this.lowerOf(best)) < 0) best = r;
+      }
+      if (best < 0) return;
+      const size = partBytes(this.runs[best].parts[this.nextIndex[best]]);
+      if (this.prefetchedBytes + size > this.prefetchCap || !this.pool.tryAcquire(size)) return;
+      this.prefetchedBytes += size;
+      this.request(best, true);
+    }
+  }
+
+  /** Stops prefetching; parts in flight are dropped when they arrive. */
+  close(): void {
+    this.closed = true;
+    for (let r = 0; r < this.slots.length; r++) {
+      const slot = this.slots[r];
+      if (slot === undefined) continue;
+      this.slots[r] = undefined;
+      this.uncharge(slot);
+    }
+  }
+
+  private lowerOf(r: number): Uint8Array {
+    const p = this.runs[r].parts[this.nextIndex[r]];
+    return p.kind === 'hollow' ? p.keyLower : EMPTY;
+  }
+
+  private request(r: number, prefetched: boolean): Slot {
+    const index = this.nextIndex[r]++;
+    const charged = partBytes(this.runs[r].parts[index]);
+    this.memory.charge(charged);
+    const slot: Slot = {
+      index,
+      charged,
+      prefetched,
+      promise: this.load(this.runs[r], index).then(
+        (v) => {
+          slot.value = v;
+        },
+        (e: unknown) => {
+          slot.error = e;
+        },
+      ),
+    };
+    this.slots[r] = slot;
+    return slot;
+  }
+
+  private consume(r: number, slot: Slot): LoadedPart {
+    this.slots[r] = undefined;
+    if (slot.prefetched) {
+      // The part now sits in its run's own charge (the chunk's memory), not the prefetch budget.
+      this.prefetchedBytes -= slot.charged;
+      this.pool.release(slot.charged);
+    }
+    if (slot.error !== undefined) {
+      this.memory.release(slot.charged);
+      throw slot.error;
+    }
+    const v = slot.value!;
+    // Charge what the part really holds rather than what its batch claimed.
+    this.memory.release(slot.charged);
+    this.memory.charge(v.bytes);
+    return v;
+  }
+
+  private uncharge(slot: Slot): void {
+    this.memory.release(slot.charged);
+    if (slot.prefetched) {
+      this.prefetchedBytes -= slot.charged;
+      this.pool.release(slot.charged);
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,527 @@
+/**
+ * The streaming k-way merge of one chunk: a binary min-heap of run cursors ordered by the
+ * current row's (k, v, t); rows popped in order are advanced by `since`, equal (k, v, t) are
+ * summed, zero sums dropped, and the rest appended to the output builder.
+ *
+ * The inner loop is synchronous and works on raw column memory: keys and values are compared
+ * with a byte loop, times and diffs are read as 32-bit words, and diffs are summed as doubles
+ * while they are exactly representable, falling back to bigint only for huge values. It leaves
+ * the loop (to await I/O) only at part boundaries: when a run's next part has not arrived yet, or
+ * when the output part is full. A run whose next part is not loaded is out of the heap, and the
+ * loop stops until it is back, so a (k, v, t) that an unread part could still contain is never
+ * emitted.
+ *
+ * Times: for D = 1, advancing (max with since) is monotone, so rows in (k, v, t) order stay
+ * ordered after advancing and equal results are adjacent. For D > 1 it is not (product order vs
+ * lexicographic order), so all rows of one (k, v) are buffered, advanced, sorted and
+ * consolidated before any is emitted.
+ */
+import { CompactdError, dataLoss } from '../model/errors.js';
+import type { PartColumns } from '../part/columns.js';
+import { compareRows } from '../part/validate.js';
+import type { OutputBuilder } from './builder.js';
+import type { LoadedPart } from './source.js';
+
+const TWO32 = 4294967296;
+/** |hi word| below this keeps a diff under 2^52, so a sum of two stays exact in a double. */
+const SAFE_HI = 0x100000;
+const SAFE_SUM = 2 ** 52;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+
+class Cursor {
+  cols!: PartColumns;
+  k!: Uint8Array;
+  kOff!: Int32Array;
+  v!: Uint8Array;
+  vOff!: Int32Array;
+  t!: Uint32Array;
+  d!: Uint32Array;
+  rows: Int32Array | null = null;
+  pos = 0;
+  end = 0;
+  row = 0;
+  name = '';
+  bytes = 0;
+
+  constructor(readonly run: number) {}
+
+  setPart(p: LoadedPart): void {
+    const c = p.cols;
+    this.cols = c;
+    this.k = c.kData;
+    this.kOff = c.kOffsets;
+    this.v = c.vData;
+    this.vOff = c.vOffsets;
+    this.t = new Uint32Array(c.t.buffer, c.t.byteOffset, c.t.length * 2);
+    this.d = new Uint32Array(c.d.buffer, c.d.byteOffset, c.d.length * 2);
+    this.rows = p.rows;
+    this.pos = 0;
+    this.end = p.count;
+    this.row = p.rows === null ? 0 : p.count > 0 ? p.rows[0] : 0;
+    this.name = p.name;
+    this.bytes = p.bytes;
+  }
+
+  /** Moves to the next row of the current part; false when the part is exhausted. */
+  advance(): boolean {
+    const pos = ++this.pos;
+    if (pos >= this.end) return false;
+    this.row = this.rows === null ? pos : this.rows[pos];
+    return true;
+  }
+}
+
+/** Where the merge gets parts and what it tells about memory. */
+export interface MergeInput {
+  readonly runs: number;
+  /** The next part of run r if it is already loaded, else undefined. */
+  takeReady(r: number): LoadedPart | undefined;
+  /** The next part of run r, waiting for it. */
+  next(r: number): Promise<LoadedPart>;
+  hasMore(r: number): boolean;
+  /** Called whenever a run moves past a part (to release its memory and start prefetches). */
+  released(bytes: number): void;
+}
+
+export interface MergeOutput {
+  readonly builder: OutputBuilder;
+  readonly targetPartBytes: number;
+  /** Flushes the builder's rows as one part. */
+  flush(): Promise<void>;
+  /** Throws if the compaction was cancelled; called at part boundaries. */
+  checkpoint(): void;
+}
+
+export interface MergeResult {
+  readonly rowsIn: number;
+}
+
+export class ChunkMerge {
+  private readonly cursors: Cursor[];
+  private readonly heap: Cursor[] = [];
+  private readonly dims: number;
+  private readonly tw: number;
+  /** Coordinate-wise meet of `since` as 32-bit words (advance_by of the product order is max with it). */
+  private readonly sinceWords: Uint32Array;
+  private readonly advancing: boolean;
+  private rowsIn = 0;
+
+  // The group being accumulated: its (k, v) (and for D = 1 its advanced t) and diff sum.
+  private hasGroup = false;
+  private gk!: Uint8Array;
+  private gks = 0;
+  private gke = 0;
+  private gv!: Uint8Array;
+  private gvs = 0;
+  private gve = 0;
+  private readonly gt: Uint32Array;
+  private sum = 0;
+  private bigSum: bigint | null = null;
+
+  // D > 1: the buffered rows of the current (k, v): advanced time words and diff words.
+  private bufT = new Uint32Array(64);
+  private bufD = new Uint32Array(32);
+  private bufN = 0;
+  private order = new Int32Array(16);
+
+  // The last row of the previous part of each run, to check order across parts.
+  private readonly tails: (PartColumns | undefined)[];
+
+  constructor(
+    private readonly input: MergeInput,
+    private readonly output: MergeOutput,
+    dims: number,
+    /** Coordinate-wise meet of the output since; undefined for the empty since (no advancing). */
+    sinceMeet: readonly bigint[] | undefined,
+  ) {
+    this.dims = dims;
+    this.tw = 2 * dims;
+    this.cursors = [];
+    for (let r = 0; r < input.runs; r++) this.cursors.push(new Cursor(r));
+    this.tails = this.cursors.map(() => undefined);
+    this.advancing = sinceMeet !== undefined;
+    this.sinceWords = new Uint32Array(this.tw);
+    if (sinceMeet !== undefined) {
+      for (let j = 0; j < dims; j++) {
+        this.sinceWords[2 * j] = Number(sinceMeet[j] & 0xffffffffn);
+        this.sinceWords[2 * j + 1] = Number(sinceMeet[j] >> 32n);
+      }
+    }
+    this.gt = new Uint32Array(this.tw);
+    this.bufT = new Uint32Array(16 * this.tw);
+  }
+
+  async run(): Promise<MergeResult> {
+    for (const c of this.cursors) if (await this.load(c)) this.push(c);
+    while (this.heap.length > 0) {
+      this.output.checkpoint();
+      const stalled = this.step();
+      if (this.output.builder.estimatedBytes >= this.output.targetPartBytes) await this.output.flush();
+      if (stalled !== undefined && (await this.load(stalled))) this.push(stalled);
+    }
+    this.closeGroup();
+    if (this.output.builder.rows > 0) await this.output.flush();
+    return { rowsIn: this.rowsIn };
+  }
+
+  /**
+   * Loads parts into `c` until it has a row (skipping empty parts). False when the run is done.
+   */
+  private async load(c: Cursor): Promise<boolean> {
+    for (;;) {
+      if (c.bytes > 0) {
+        this.input.released(c.bytes);
+        c.bytes = 0;
+      }
+      if (!this.input.hasMore(c.run)) return false;
+      const p = this.input.takeReady(c.run) ?? (await this.input.next(c.run));
+      if (this.enter(c, p)) return true;
+    }
+  }
+
+  /** Installs part `p` in `c`; false if it has no rows to read. Checks order across the boundary. */
+  private enter(c: Cursor, p: LoadedPart): boolean {
+    const tail = this.tails[c.run];
+    c.setPart(p);
+    if (p.count === 0) return false;
+    if (tail !== undefined && compareRows(tail, 0, p.cols, c.row) >= 0) {
+      throw dataLoss(`part ${p.name} is out of order with the previous part of its run`);
+    }
+    const last = p.rows === null ? p.count - 1 : p.rows[p.count - 1];
+    this.tails[c.run] = rowCopy(p.cols, last);
+    return true;
+  }
+
+  /**
+   * Consumes rows until the heap empties, the output part is full, or a run needs a part that
+   * has not arrived (returned, already removed from the heap).
+   */
+  private step(): Cursor | undefined {
+    const heap = this.heap;
+    const builder = this.output.builder;
+    const target = this.output.targetPartBytes;
+    const d1 = this.dims === 1;
+    while (heap.length > 0) {
+      const c = heap[0];
+      if (d1) this.ingest1(c);
+      else this.ingestN(c);
+      this.rowsIn++;
+      if (c.advance()) {
+        this.siftDown(0);
+      } else {
+        // Part boundary: continue at once if the next part is here, else leave to wait for it.
+        if (c.bytes > 0) {
+          this.input.released(c.bytes);
+          c.bytes = 0;
+        }
+        let resumed = false;
+        while (this.input.hasMore(c.run)) {
+          const p = this.input.takeReady(c.run);
+          if (p === undefined) break;
+          if (this.enter(c, p)) {
+            resumed = true;
+            break;
+          }
+          this.input.released(p.bytes);
+          c.bytes = 0;
+        }
+        if (resumed) {
+          this.siftDown(0);
+        } else {
+          this.popTop();
+          if (this.input.hasMore(c.run)) return c;
+        }
+        if (builder.estimatedBytes >= target) return undefined;
+        continue;
+      }
+      if (builder.estimatedBytes >= target) return undefined;
+    }
+    return undefined;
+  }
+
+  // ---- D = 1 ----
+
+  private ingest1(c: Cursor): void {
+    const r = c.row;
+    let tlo = c.t[2 * r];
+    let thi = c.t[2 * r + 1];
+    if (this.advancing) {
+      const slo = this.sinceWords[0];
+      const shi = this.sinceWords[1];
+      if (thi < shi || (thi === shi && tlo < slo)) {
+        tlo = slo;
+        thi = shi;
+      }
+    }
+    const ks = c.kOff[r];
+    const ke = c.kOff[r + 1];
+    const vs = c.vOff[r];
+    const ve = c.vOff[r + 1];
+    const dlo = c.d[2 * r];
+    const dhi = c.d[2 * r + 1] | 0;
+    if (
+      this.hasGroup &&
+      this.gt[0] === tlo &&
+      this.gt[1] === thi &&
+      bytesEqual(this.gk, this.gks, this.gke, c.k, ks, ke) &&
+      bytesEqual(this.gv, this.gvs, this.gve, c.v, vs, ve)
+    ) {
+      this.addDiff(dlo, dhi);
+      return;
+    }
+    if (this.hasGroup) this.emitGroup1();
+    this.hasGroup = true;
+    this.gk = c.k;
+    this.gks = ks;
+    this.gke = ke;
+    this.gv = c.v;
+    this.gvs = vs;
+    this.gve = ve;
+    this.gt[0] = tlo;
+    this.gt[1] = thi;
+    this.bigSum = null;
+    if (dhi >= -SAFE_HI && dhi < SAFE_HI) this.sum = dhi * TWO32 + dlo;
+    else {
+      this.sum = 0;
+      this.bigSum = toBig(dlo, dhi);
+    }
+  }
+
+  private emitGroup1(): void {
+    this.hasGroup = false;
+    let lo: number;
+    let hi: number;
+    if (this.bigSum === null) {
+      if (this.sum === 0) return;
+      hi = Math.floor(this.sum / TWO32);
+      lo = this.sum - hi * TWO32;
+    } else {
+      const s = this.bigSum;
+      if (s < I64_MIN || s > I64_MAX) throw overflow();
+      if (s === 0n) return;
+      lo = Number(BigInt.asUintN(32, s));
+      hi = Number(BigInt.asIntN(32, s >> 32n));
+    }
+    this.output.builder.append(this.gk, this.gks, this.gke, this.gv, this.gvs, this.gve, this.gt, 0, lo, hi);
+  }
+
+  private addDiff(dlo: number, dhi: number): void {
+    if (this.bigSum === null && dhi >= -SAFE_HI && dhi < SAFE_HI) {
+      const s = this.sum + (dhi * TWO32 + dlo);
+      if (s > -SAFE_SUM && s < SAFE_SUM) {
+        this.sum = s;
+        return;
+      }
+    }
+    this.bigSum = (this.bigSum ?? BigInt(this.sum)) + toBig(dlo, dhi);
+  }
+
+  // ---- D > 1 ----
+
+  private ingestN(c: Cursor): void {
+    const r = c.row;
+    const ks = c.kOff[r];
+    const ke = c.kOff[r + 1];
+    const vs = c.vOff[r];
+    const ve = c.vOff[r + 1];
+    if (
+      !this.hasGroup ||
+      !bytesEqual(this.gk, this.gks, this.gke, c.k, ks, ke) ||
+      !bytesEqual(this.gv, this.gvs, this.gve, c.v, vs, ve)
+    ) {
+      if (this.hasGroup) this.emitGroupN();
+      this.hasGroup = true;
+      this.gk = c.k;
+      this.gks = ks;
+      this.gke = ke;
+      this.gv = c.v;
+      this.gvs = vs;
+      this.gve = ve;
+      this.bufN = 0;
+    }
+    const n = this.bufN++;
+    const tw = this.tw;
+    if ((n + 1) * tw > this.bufT.length) {
+      const t = new Uint32Array(this.bufT.length * 2);
+      t.set(this.bufT);
+      this.bufT = t;
+      const d = new Uint32Array(this.bufD.length * 2);
+      d.set(this.bufD);
+      this.bufD = d;
+    }
+    const src = r * tw;
+    const dst = n * tw;
+    const s = this.sinceWords;
+    for (let j = 0; j < tw; j += 2) {
+      let lo = c.t[src + j];
+      let hi = c.t[src + j + 1];
+      if (this.advancing && (hi < s[j + 1] || (hi === s[j + 1] && lo < s[j]))) {
+        lo = s[j];
+        hi = s[j + 1];
+      }
+      this.bufT[dst + j] = lo;
+      this.bufT[dst + j + 1] = hi;
+    }
+    this.bufD[2 * n] = c.d[2 * r];
+    this.bufD[2 * n + 1] = c.d[2 * r + 1];
+  }
+
+  /** Sorts the buffered rows of one (k, v) by advanced time and emits the non-zero sums. */
+  private emitGroupN(): void {
+    this.hasGroup = false;
+    const n = this.bufN;
+    if (this.order.length < n) this.order = new Int32Array(Math.max(n, this.order.length * 2));
+    const order = this.order.subarray(0, n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const t = this.bufT;
+    const tw = this.tw;
+    if (n > 1) order.sort((a, b) => compareTimeWords(t, a * tw, t, b * tw, tw));
+    let i = 0;
+    while (i < n) {
+      const first = order[i];
+      this.sum = 0;
+      this.bigSum = null;
+      let j = i;
+      while (j < n && compareTimeWords(t, order[j] * tw, t, first * tw, tw) === 0) {
+        const x = order[j];
+        const dlo = this.bufD[2 * x];
+        const dhi = this.bufD[2 * x + 1] | 0;
+        this.addDiff(dlo, dhi);
+        j++;
+      }
+      let lo: number;
+      let hi: number;
+      let zero: boolean;
+      if (this.bigSum === null) {
+        zero = this.sum === 0;
+        hi = Math.floor(this.sum / TWO32);
+        lo = this.sum - hi * TWO32;
+      } else {
+        const s = this.bigSum;
+        if (s < I64_MIN || s > I64_MAX) throw overflow();
+        zero = s === 0n;
+        lo = Number(BigInt.asUintN(32, s));
+        hi = Number(BigInt.asIntN(32, s >> 32n));
+      }
+      if (!zero) {
+        this.output.builder.append(this.gk, this.gks, this.gke, this.gv, this.gvs, this.gve, t, first * tw, lo, hi);
+      }
+      i = j;
+    }
+    this.bufN = 0;
+  }
+
+  private closeGroup(): void {
+    if (!this.hasGroup) return;
+    if (this.dims === 1) this.emitGroup1();
+    else this.emitGroupN();
+  }
+
+  // ---- heap ----
+
+  private push(c: Cursor): void {
+    const heap = this.heap;
+    heap.push(c);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.less(heap[p], heap[i])) break;
+      const tmp = heap[p];
+      heap[p] = heap[i];
+      heap[i] = tmp;
+      i = p;
+    }
+  }
+
+  private popTop(): void {
+    const heap = this.heap;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      this.siftDown(0);
+    }
+  }
+
+  private siftDown(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    const item = heap[i];
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const m = r < n && this.less(heap[r], heap[l]) ? r : l;
+      if (!this.less(heap[m], item)) break;
+      heap[i] = heap[m];
+      i = m;
+    }
+    heap[i] = item;
+  }
+
+  /** Strict row order of the cursors' current rows: (k, v, stored t); ties broken by run index for determinism. */
+  private less(a: Cursor, b: Cursor): boolean {
+    const ra = a.row;
+    const rb = b.row;
+    let c = compareBytes(a.k, a.kOff[ra], a.kOff[ra + 1], b.k, b.kOff[rb], b.kOff[rb + 1]);
+    if (c === 0) c = compareBytes(a.v, a.vOff[ra], a.vOff[ra + 1], b.v, b.vOff[rb], b.vOff[rb + 1]);
+    if (c === 0) c = compareTimeWords(a.t, ra * this.tw, b.t, rb * this.tw, this.tw);
+    if (c === 0) return a.run < b.run;
+    return c < 0;
+  }
+}
+
+function compareBytes(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const la = ae - as;
+  const lb = be - bs;
+  const n = la < lb ? la : lb;
+  for (let i = 0; i < n; i++) {
+    const x = a[as + i];
+    const y = b[bs + i];
+    if (x !== y) return x - y;
+  }
+  return la - lb;
+}
+
+function bytesEqual(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): boolean {
+  const n = ae - as;
+  if (n !== be - bs) return false;
+  for (let i = 0; i < n; i++) if (a[as + i] !== b[bs + i]) return false;
+  return true;
+}
+
+/** Lexicographic order of two times given as little-endian word pairs per coordinate. */
+function compareTimeWords(a: Uint32Array, ao: number, b: Uint32Array, bo: number, tw: number): number {
+  for (let j = 0; j < tw; j += 2) {
+    const ah = a[ao + j + 1];
+    const bh = b[bo + j + 1];
+    if (ah !== bh) return ah < bh ? -1 : 1;
+    const al = a[ao + j];
+    const bl = b[bo + j];
+    if (al !== bl) return al < bl ? -1 : 1;
+  }
+  return 0;
+}
+
+function toBig(lo: number, hi: number): bigint {
+  return BigInt(hi) * 4294967296n + BigInt(lo);
+}
+
+function overflow(): CompactdError {
+  return new CompactdError('out_of_range', 'diff sum leaves the i64 range');
+}
+
+function rowCopy(cols: PartColumns, i: number): PartColumns {
+  const k = cols.kData.slice(cols.kOffsets[i], cols.kOffsets[i + 1]);
+  const v = cols.vData.slice(cols.vOffsets[i], cols.vOffsets[i + 1]);
+  return {
+    dims: cols.dims,
+    len: 1,
+    kOffsets: Int32Array.of(0, k.length),
+    kData: k,
+    vOffsets: Int32Array.of(0, v.length),
+    vData: v,
+    t: cols.t.slice(i * cols.dims, (i + 1) * cols.dims),
+    d: cols.d.slice(i, i + 1),
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Writes output parts: checks each part is sorted and consolidated (also across the part
+ * boundary within a run), encodes it, uploads it with bounded parallelism, and records its
+ * HollowPart. Every key is remembered before its upload starts, so a failed compaction can
+ * delete everything it may have written.
+ */
+import { createHash } from 'node:crypto';
+import type { Blob } from '../blob/blob.js';
+import type { HollowPart } from '../model/batch.js';
+import type { Description } from '../model/description.js';
+import { internal } from '../model/errors.js';
+import { newOutputKey, objectKey } from '../model/keys.js';
+import type { PartColumns } from '../part/columns.js';
+import { encodePart } from '../part/encode.js';
+import { checkOrdered, compareRows } from '../part/validate.js';
+import { sumDiffs } from './source.js';
+import type { BytePool } from './memory.js';
+import { KEY_LOWER_MAX_BYTES } from './validate.js';
+
+export interface SinkContext {
+  readonly blob: Blob;
+  readonly shardId: string;
+  readonly desc: Description;
+  /** `c<uuid>`: the prefix shared by this compaction's outputs. */
+  readonly prefix: string;
+  readonly compression: 'none' | 'zstd';
+  readonly signal?: AbortSignal;
+}
+
+interface Upload {
+  readonly promise: Promise<void>;
+  /** The pool the extra bytes came from (chunks have their own). */
+  readonly pool: BytePool;
+  readonly extraBytes: number;
+  done: boolean;
+}
+
+export class PartSink {
+  /** Every object key this compaction may have written (for cleanup on failure). */
+  readonly written: string[] = [];
+  private readonly parts: HollowPart[][] = [];
+  private readonly uploads: Upload[] = [];
+  private failure: unknown;
+  private index = 0;
+  private outputBytes = 0;
+  private outputDiffSum = 0n;
+  private outputUpdates = 0;
+  /** The last row of the previous part in the current run, to check order across parts. */
+  private lastRow: PartColumns | undefined;
+
+  private pool: BytePool | undefined;
+
+  constructor(private readonly ctx: SinkContext) {}
+
+  /**
+   * Starts a new output run (one per chunk). `pool` is the chunk's leftover memory: uploads
+   * beyond the first draw from it.
+   */
+  beginRun(pool: BytePool): void {
+    this.pool = pool;
+    this.parts.push([]);
+    this.lastRow = undefined;
+  }
+
+  /**
+   * Writes one part. Resolves once the upload has started (waiting while too many are in
+   * flight); upload failures surface from a later `write` or from `finish`.
+   */
+  async write(cols: PartColumns): Promise<void> {
+    this.throwIfFailed();
+    const runParts = this.parts[this.parts.length - 1];
+    const ordinal = this.index++;
+    const key = newOutputKey(this.ctx.prefix);
+    const name = objectKey(this.ctx.shardId, key);
+    try {
+      checkOrdered(cols, name);
+    } catch (err) {
+      throw internal(`output part ${name} is not sorted and consolidated`, err);
+    }
+    if (this.lastRow !== undefined && compareRows(this.lastRow, 0, cols, 0) >= 0) {
+      throw internal(`output part ${name} does not follow the previous part of its run`);
+    }
+    this.lastRow = copyRow(cols, cols.len - 1);
+
+    const bytes = encodePart(
+      cols,
+      { version: 1, dims: cols.dims, desc: this.ctx.desc, index: ordinal },
+      { compression: this.ctx.compression },
+    );
+    const part: HollowPart = {
+      kind: 'hollow',
+      key,
+      encodedSizeBytes: bytes.byteLength,
+      updates: cols.len,
+      keyLower: cols.kData.slice(cols.kOffsets[0], Math.min(cols.kOffsets[1], cols.kOffsets[0] + KEY_LOWER_MAX_BYTES)),
+      diffsSum: sumDiffs(cols, null),
+      checksum: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    };
+    runParts.push(part);
+    this.outputBytes += bytes.byteLength;
+    this.outputDiffSum += part.diffsSum!;
+    this.outputUpdates += cols.len;
+
+    // One upload is always allowed (its memory is reserved); more only from the leftover pool.
+    let extra = 0;
+    for (;;) {
+      this.reap();
+      if (this.uploads.length === 0) break;
+      if (this.pool!.tryAcquire(bytes.byteLength)) {
+        extra = bytes.byteLength;
+        break;
+      }
+      await Promise.race([this.uploads[0].promise, this.pool!.changed()]);
+      this.throwIfFailed();
+    }
+    this.ctx.signal?.throwIfAborted();
+    this.written.push(name);
+    const upload: Upload = {
+      pool: this.pool!,
+      extraBytes: extra,
+      done: false,
+      promise: this.ctx.blob.set(name, bytes, { signal: this.ctx.signal }).then(
+        () => {
+          upload.done = true;
+        },
+        (err: unknown) => {
+          upload.done = true;
+          this.failure ??= err;
+        },
+      ),
+    };
+    this.uploads.push(upload);
+  }
+
+  /** Waits for every upload; returns the parts per run. */
+  async finish(): Promise<HollowPart[][]> {
+    await this.settle();
+    this.throwIfFailed();
+    return this.parts.filter((p) => p.length > 0);
+  }
+
+  /** Waits for uploads in flight without throwing (before cleanup). */
+  async settle(): Promise<void> {
+    await Promise.all(this.uploads.map((u) => u.promise));
+    this.reap();
+  }
+
+  get totals(): { bytes: number; updates: number; diffSum: bigint } {
+    return { bytes: this.outputBytes, updates: this.outputUpdates, diffSum: this.outputDiffSum };
+  }
+
+  private reap(): void {
+    while (this.uploads.length > 0 && this.uploads[0].done) {
+      const u = this.uploads.shift()!;
+      if (u.extraBytes > 0) u.pool.release(u.extraBytes);
+    }
+    // Uploads can finish out of order: release those too so the pool is not held needlessly.
+    for (let i = this.uploads.length - 1; i >= 0; i--) {
+      const u = this.uploads[i];
+      if (!u.done) continue;
+      this.uploads.splice(i, 1);
+      if (u.extraBytes > 0) u.pool.release(u.extraBytes);
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/** A one-row copy of row `i` (so the previous part's buffers can be reused). */
+function copyRow(cols: PartColumns, i: number): PartColumns {
+  const k = cols.kData.slice(cols.kOffsets[i], cols.kOffsets[i + 1]);
+  const v = cols.vData.slice(cols.vOffsets[i], cols.vOffsets[i + 1]);
+  return {
+    dims: cols.dims,
+    len: 1,
+    kOffsets: Int32Array.of(0, k.length),
+    kData: k,
+    vOffsets: Int32Array.of(0, v.length),
+    vData: v,
+    t: cols.t.slice(i * cols.dims, (i + 1) * cols.dims),
+    d: cols.d.slice(i, i + 1),
+  };
+}

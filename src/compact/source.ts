@@ -1,0 +1,136 @@
+/**
+ * Reading one input part: fetch (or take the inline bytes), verify size and checksum, decode
+ * zero-copy, apply the narrower-batch rule, and prepare the row order the merge walks: the
+ * stored order for ORDERED runs (after checking it), a sorted permutation for UNORDERED ones.
+ */
+import { createHash } from 'node:crypto';
+import type { Blob } from '../blob/blob.js';
+import { isMinimum, type Antichain } from '../model/antichain.js';
+import { descEquals, formatDesc } from '../model/description.js';
+import { CompactdError, dataLoss } from '../model/errors.js';
+import { objectKey } from '../model/keys.js';
+import type { PartColumns } from '../part/columns.js';
+import { decodePart } from '../part/decode.js';
+import { checkOrdered, compareRows } from '../part/validate.js';
+import type { PlannedRun } from './plan.js';
+
+export interface LoadedPart {
+  readonly cols: PartColumns;
+  /** Row indirection (sorted permutation and/or filter), or null to walk rows 0..len-1. */
+  readonly rows: Int32Array | null;
+  /** Rows the merge will read. */
+  readonly count: number;
+  /** Bytes charged to memory while the part is held. */
+  readonly bytes: number;
+  /** Σd over the rows the merge will read. */
+  readonly diffSum: bigint;
+  /** The part's name in errors: `<shard>/<key>`, or the run location for inline parts. */
+  readonly name: string;
+}
+
+export interface SourceContext {
+  readonly blob: Blob;
+  readonly shardId: string;
+  readonly dims: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Loads part `index` of `run`. Errors: not_found (missing object), data_loss (anything wrong with the bytes). */
+export async function loadPart(ctx: SourceContext, run: PlannedRun, index: number): Promise<LoadedPart> {
+  const part = run.parts[index];
+  let bytes: Uint8Array;
+  let name: string;
+  if (part.kind === 'inline') {
+    bytes = part.data;
+    name = `${run.name}${run.sorted ? `.parts[${index}]` : ''} (inline)`;
+  } else {
+    const key = objectKey(ctx.shardId, part.key);
+    name = key;
+    const got = await ctx.blob.get(key, { signal: ctx.signal });
+    if (got === undefined) throw new CompactdError('not_found', `part ${key} is missing`);
+    bytes = got;
+    if (part.encodedSizeBytes > 0 && bytes.byteLength !== part.encodedSizeBytes) {
+      throw dataLoss(`part ${key} has ${bytes.byteLength} bytes, but its batch records ${part.encodedSizeBytes}`);
+    }
+    if (part.checksum !== '') {
+      const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (actual !== part.checksum) throw dataLoss(`part ${key} fails its checksum (${actual} != ${part.checksum})`);
+    }
+  }
+
+  const { meta, cols } = decodePart(bytes, name);
+  if (meta.dims !== ctx.dims) {
+    throw dataLoss(`part ${name} has ${meta.dims}-dimensional times, but the request has ${ctx.dims}`);
+  }
+  if (run.sorted) checkOrdered(cols, name);
+
+  let rows: Int32Array | null = null;
+  if (!descEquals(meta.desc, run.desc)) {
+    // The writer registered a narrower batch than it wrote: only unadvanced parts may be
+    // narrowed, and rows outside the registered [lower, upper) are not part of the batch.
+    if (!isMinimum(meta.desc.since)) {
+      throw dataLoss(
+        `part ${name} was written under ${formatDesc(meta.desc)}, which differs from its batch ${formatDesc(run.desc)}, and its since is not the minimum`,
+      );
+    }
+    rows = filterRows(cols, run.desc.lower, run.desc.upper);
+  }
+  if (!run.sorted) rows = sortRows(cols, rows);
+
+  const count = rows === null ? cols.len : rows.length;
+  return { cols, rows, count, bytes: bytes.byteLength, diffSum: sumDiffs(cols, rows), name };
+}
+
+function beyondRow(f: Antichain, t: BigUint64Array, base: number, dims: number): boolean {
+  outer: for (const e of f) {
+    for (let j = 0; j < dims; j++) if (e[j] > t[base + j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** Rows whose time is beyond `lower` and not beyond `upper`. */
+function filterRows(cols: PartColumns, lower: Antichain, upper: Antichain): Int32Array {
+  const keep = new Int32Array(cols.len);
+  let n = 0;
+  for (let i = 0; i < cols.len; i++) {
+    const base = i * cols.dims;
+    if (beyondRow(lower, cols.t, base, cols.dims) && !beyondRow(upper, cols.t, base, cols.dims)) keep[n++] = i;
+  }
+  return keep.subarray(0, n);
+}
+
+/** A permutation of `rows` (or of all rows) in (k, v, t) order; equal rows are summed by the merge. */
+function sortRows(cols: PartColumns, rows: Int32Array | null): Int32Array {
+  let perm: Int32Array;
+  if (rows === null) {
+    perm = new Int32Array(cols.len);
+    for (let i = 0; i < perm.length; i++) perm[i] = i;
+  } else {
+    perm = rows.slice();
+  }
+  return perm.sort((a, b) => compareRows(cols, a, cols, b));
+}
+
+/**
+ * Σd over the selected rows, exactly. Low and high 32-bit words are summed separately as
+ * doubles (exact up to 2^21 rows per block) and folded into a bigint per block.
+ */
+export function sumDiffs(cols: PartColumns, rows: Int32Array | null): bigint {
+  const w = new Uint32Array(cols.d.buffer, cols.d.byteOffset, cols.d.length * 2);
+  const n = rows === null ? cols.len : rows.length;
+  const BLOCK = 1 << 20;
+  let total = 0n;
+  for (let start = 0; start < n; start += BLOCK) {
+    const end = Math.min(n, start + BLOCK);
+    let lo = 0;
+    let hi = 0;
+    for (let i = start; i < end; i++) {
+      const r = rows === null ? i : rows[i];
+      lo += w[2 * r];
+      hi += w[2 * r + 1] | 0;
+    }
+    total += BigInt(hi) * 4294967296n + BigInt(lo);
+  }
+  return total;
+}
