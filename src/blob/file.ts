@@ -1,0 +1,237 @@
+/**
+ * A store on the local file system (`file://`), the embedded default. Key `a/b/c` is the file
+ * `<root>/a/b/c`. Writes go to a temp file in the target's directory and are renamed over the
+ * target, so a reader opens either the old or the new file, never a partial one.
+ *
+ * One limit S3 does not have: a key cannot also be the directory of another key (`a` and `a/b`);
+ * such a `set` fails with 'invalid'. Keys the service writes never collide this way.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import * as path from 'node:path';
+import { CompactdError } from '../model/errors.js';
+import type { Blob, BlobMeta, BlobOptions } from './blob.js';
+import { aligned, checkKey, checkPrefix, compareKeys, throwIfAborted } from './util.js';
+
+/** Names of in-flight temp files start with this; `list` skips them and no key segment may use it. */
+export const TEMP_MARK = '.compactd-tmp-';
+
+/** Flush file and directory before `set` returns: a part acknowledged to a writer must survive a crash. */
+export const DEFAULT_FSYNC = true;
+
+export interface FileBlobOptions {
+  /** fsync the file before the rename and the directory after it (default DEFAULT_FSYNC). */
+  readonly fsync?: boolean;
+}
+
+/** Attempts of `set` when a concurrent `delete` prunes the directory between mkdir and open. */
+const SET_ATTEMPTS = 5;
+
+export class FileBlob implements Blob {
+  readonly root: string;
+  /** The root with exactly one trailing separator: every object path starts with it. */
+  private readonly base: string;
+  private readonly fsync: boolean;
+
+  /** A store rooted at `root` (resolved against the working directory; created on first write). */
+  constructor(root: string, opts: FileBlobOptions = {}) {
+    this.root = path.resolve(root);
+    this.base = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
+    this.fsync = opts.fsync ?? DEFAULT_FSYNC;
+  }
+
+  /** The file of `key`; throws 'invalid' for keys that could leave the root. */
+  private pathOf(key: string): string {
+    checkKey(key);
+    for (const seg of key.split('/')) {
+      if (seg.startsWith(TEMP_MARK)) {
+        throw new CompactdError('invalid', `bad blob key ${JSON.stringify(key)}: segment uses the reserved ${TEMP_MARK} prefix`);
+      }
+    }
+    const p = path.join(this.root, ...key.split('/'));
+    if (!p.startsWith(this.base)) {
+      throw new CompactdError('invalid', `bad blob key ${JSON.stringify(key)}: outside the store root`);
+    }
+    return p;
+  }
+
+  async get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined> {
+    const file = this.pathOf(key);
+    throwIfAborted(opts?.signal);
+    try {
+      return aligned(await readFile(file, { signal: opts?.signal }));
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw fsError(err, `get ${key}`, true, opts?.signal);
+    }
+  }
+
+  async set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+    const file = this.pathOf(key);
+    const dir = path.dirname(file);
+    const signal = opts?.signal;
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(signal);
+      const tmp = path.join(dir, `${TEMP_MARK}${randomBytes(8).toString('hex')}`);
+      try {
+        await mkdir(dir, { recursive: true });
+        await this.writeTemp(tmp, data);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        if (code(err) === 'ENOENT' && attempt < SET_ATTEMPTS) continue;
+        throw fsError(err, `set ${key}`, true, signal);
+      }
+      try {
+        throwIfAborted(signal);
+        await rename(tmp, file);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        throw fsError(err, `set ${key}`, true, signal);
+      }
+      if (this.fsync) {
+        // The rename is visible but may not be durable yet: a failure here leaves the outcome open.
+        try {
+          await syncDir(dir);
+        } catch (err) {
+          throw fsError(err, `set ${key}`, false, undefined);
+        }
+      }
+      return;
+    }
+  }
+
+  private async writeTemp(tmp: string, data: Uint8Array): Promise<void> {
+    // 'wx': a temp name is never reused, so an existing file means something else owns it.
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      if (this.fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async delete(key: string, opts?: BlobOptions): Promise<number | undefined> {
+    const file = this.pathOf(key);
+    throwIfAborted(opts?.signal);
+    let size: number;
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) return undefined;
+      size = st.size;
+      await unlink(file);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw fsError(err, `delete ${key}`, true, opts?.signal);
+    }
+    await this.pruneDirs(path.dirname(file));
+    return size;
+  }
+
+  /** Removes directories left empty by a delete, up to the root, so failed compactions leave no litter. */
+  private async pruneDirs(dir: string): Promise<void> {
+    while (dir.startsWith(this.base) && dir !== this.root) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty (or already gone): a concurrent set may be using it
+      }
+      dir = path.dirname(dir);
+    }
+  }
+
+  async head(key: string, opts?: BlobOptions): Promise<BlobMeta | undefined> {
+    const file = this.pathOf(key);
+    throwIfAborted(opts?.signal);
+    try {
+      const st = await stat(file);
+      return st.isFile() ? { key, size: st.size, lastModifiedMs: st.mtimeMs } : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw fsError(err, `head ${key}`, true, opts?.signal);
+    }
+  }
+
+  async *list(prefix: string, opts?: BlobOptions): AsyncIterable<BlobMeta> {
+    checkPrefix(prefix);
+    const slash = prefix.lastIndexOf('/');
+    yield* this.walk(slash >= 0 ? prefix.slice(0, slash) : '', prefix.slice(slash + 1), opts?.signal);
+  }
+
+  /**
+   * Yields the files under directory `dirKey` whose first name segment starts with `first`, in
+   * ascending key order. Sorting a directory as `name/` and a file as `name` makes a depth-first
+   * walk produce global key order: every key below `d/` sorts against a file name exactly as `d/` does.
+   */
+  private async *walk(dirKey: string, first: string, signal: AbortSignal | undefined): AsyncGenerator<BlobMeta> {
+    throwIfAborted(signal);
+    const dir = dirKey === '' ? this.root : path.join(this.root, ...dirKey.split('/'));
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw fsError(err, `list ${dirKey}`, true, signal);
+    }
+    const items = entries
+      .filter((e) => (e.isFile() || e.isDirectory()) && e.name.startsWith(first) && !e.name.startsWith(TEMP_MARK))
+      .map((e) => ({ name: e.name, isDir: e.isDirectory(), sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
+      .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    for (const item of items) {
+      const key = dirKey === '' ? item.name : `${dirKey}/${item.name}`;
+      if (item.isDir) {
+        yield* this.walk(key, '', signal);
+        continue;
+      }
+      let st;
+      try {
+        st = await stat(path.join(dir, item.name));
+      } catch (err) {
+        if (isMissing(err)) continue; // deleted since readdir
+        throw fsError(err, `list ${key}`, true, signal);
+      }
+      yield { key, size: st.size, lastModifiedMs: st.mtimeMs };
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function code(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
+}
+
+/** ENOENT, or a path component that is a file (ENOTDIR), or the key names a directory (EISDIR). */
+function isMissing(err: unknown): boolean {
+  const c = code(err);
+  return c === 'ENOENT' || c === 'ENOTDIR' || c === 'EISDIR';
+}
+
+const TRANSIENT = new Set(['ENOSPC', 'EIO', 'EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'EDQUOT', 'EINTR']);
+const CONFLICT = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY']);
+
+function fsError(err: unknown, what: string, determinate: boolean, signal: AbortSignal | undefined): CompactdError {
+  if (signal?.aborted || (err instanceof CompactdError && err.kind === 'cancelled')) {
+    return new CompactdError('cancelled', `${what}: cancelled`, { cause: err, determinate });
+  }
+  if (err instanceof CompactdError) return err;
+  const c = code(err) ?? 'unknown';
+  const msg = err instanceof Error ? err.message : String(err);
+  if (TRANSIENT.has(c)) return new CompactdError('unavailable', `${what}: ${c}`, { cause: err, determinate });
+  if (CONFLICT.has(c)) {
+    return new CompactdError('invalid', `${what}: key collides with a directory or file of another key (${c})`, {
+      cause: err,
+      determinate,
+    });
+  }
+  return new CompactdError('internal', `${what}: ${msg}`, { cause: err, determinate });
+}

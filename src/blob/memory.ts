@@ -1,0 +1,91 @@
+/**
+ * An in-process store (`mem://`): for tests, the CLI's demos and single-process setups. Bytes are
+ * copied in and out so no caller can change what is stored through an array it holds.
+ */
+import type { Blob, BlobMeta, BlobOptions } from './blob.js';
+import { checkKey, checkPrefix, compareKeys, throwIfAborted } from './util.js';
+
+interface Entry {
+  readonly bytes: Uint8Array;
+  readonly lastModifiedMs: number;
+}
+
+const shared = new Map<string, Map<string, Entry>>();
+
+export class MemoryBlob implements Blob {
+  // Replaced by `shared` for named stores; never reassigned after construction returns.
+  private objects: Map<string, Entry>;
+
+  /** A fresh, empty store. */
+  constructor() {
+    this.objects = new Map();
+  }
+
+  /**
+   * The store named `name` in this process (`mem://name`): every call with the same name sees the
+   * same objects, for as long as the process lives.
+   */
+  static shared(name: string): MemoryBlob {
+    let objects = shared.get(name);
+    if (!objects) {
+      objects = new Map();
+      shared.set(name, objects);
+    }
+    const blob = new MemoryBlob();
+    blob.objects = objects;
+    return blob;
+  }
+
+  /** Total stored bytes (for tests that check nothing leaked). */
+  get totalBytes(): number {
+    let n = 0;
+    for (const e of this.objects.values()) n += e.bytes.length;
+    return n;
+  }
+
+  async get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined> {
+    checkKey(key);
+    throwIfAborted(opts?.signal);
+    const e = this.objects.get(key);
+    return e ? e.bytes.slice() : undefined;
+  }
+
+  async set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+    checkKey(key);
+    throwIfAborted(opts?.signal);
+    this.objects.set(key, { bytes: data.slice(), lastModifiedMs: Date.now() });
+  }
+
+  async delete(key: string, opts?: BlobOptions): Promise<number | undefined> {
+    checkKey(key);
+    throwIfAborted(opts?.signal);
+    const e = this.objects.get(key);
+    if (!e) return undefined;
+    this.objects.delete(key);
+    return e.bytes.length;
+  }
+
+  async head(key: string, opts?: BlobOptions): Promise<BlobMeta | undefined> {
+    checkKey(key);
+    throwIfAborted(opts?.signal);
+    const e = this.objects.get(key);
+    return e ? { key, size: e.bytes.length, lastModifiedMs: e.lastModifiedMs } : undefined;
+  }
+
+  async *list(prefix: string, opts?: BlobOptions): AsyncIterable<BlobMeta> {
+    checkPrefix(prefix);
+    throwIfAborted(opts?.signal);
+    // A snapshot: sets and deletes during iteration do not disturb it.
+    const metas: BlobMeta[] = [];
+    for (const [key, e] of this.objects) {
+      if (key.startsWith(prefix)) metas.push({ key, size: e.bytes.length, lastModifiedMs: e.lastModifiedMs });
+    }
+    metas.sort((a, b) => compareKeys(a.key, b.key));
+    for (const m of metas) {
+      throwIfAborted(opts?.signal);
+      yield m;
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,75 @@
+/**
+ * `compactd compact`: a CompactRequest JSON on stdin -> a CompactResponse JSON on stdout, either
+ * through a running service (`--endpoint`) or with the same engine in this process (`--local`).
+ */
+import { openBlob } from '../blob/url.js';
+import { CompactorClient } from '../client/compactor-client.js';
+import { compact } from '../compact/compact.js';
+import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../compact/types.js';
+import { COMPRESSIONS, DEFAULT_BLOB, DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_PART_BYTES, type Compression } from '../config/options.js';
+import type { CompactResponse } from '../model/batch.js';
+import { invalid } from '../model/errors.js';
+import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson } from '../wire/json.js';
+import { flagCommand, readAll, write } from './command.js';
+import { BLOB_FLAG } from './shared.js';
+
+const DETAILS = `Reads one CompactRequest as JSON (proto3 canonical mapping) on standard input and prints
+the CompactResponse JSON. With --endpoint the request goes to a running service, which applies
+its skip heuristics unless "force" is set. With --local the engine runs in this process against
+--blob and always compacts (the heuristics are the service's admission policy).
+On error, prints "<STATUS_CODE>: <message>" to stderr and exits 1.`;
+
+export const compactCommand = flagCommand({
+  name: 'compact',
+  summary: 'Compact a CompactRequest (JSON on stdin) through the service or in-process; print the response.',
+  details: DETAILS,
+  flags: [
+    { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of a running compactd service' },
+    { name: 'local', type: 'boolean', help: 'run the engine in this process instead of calling a service' },
+    BLOB_FLAG,
+    { name: 'target-part-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: size of each output part', defaultText: `${DEFAULT_TARGET_PART_BYTES / 2 ** 20}MiB` },
+    { name: 'memory-bound-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: memory bound of the merge', defaultText: `${DEFAULT_MEMORY_BOUND_BYTES / 2 ** 30}GiB` },
+    { name: 'compression', type: 'string', valueName: 'none|zstd', help: 'with --local: output part body compression', defaultText: 'none' },
+    { name: 'deadline-seconds', type: 'count', valueName: 'S', help: 'with --endpoint: give up after this many seconds' },
+  ],
+  async run(flags, io) {
+    const endpoint = flags.get('endpoint') as string | undefined;
+    const local = flags.get('local') === true;
+    if (local === (endpoint !== undefined)) throw invalid('compact: give exactly one of --endpoint HOST:PORT or --local');
+    const config = local ? engineConfig(flags) : undefined;
+    const req = compactRequestFromJson(parseJson(await readAll(io.stdin), 'standard input'));
+
+    let res: CompactResponse;
+    if (endpoint !== undefined) {
+      const client = new CompactorClient(endpoint);
+      try {
+        const deadline = flags.get('deadline-seconds') as number | undefined;
+        res = await client.compact(req, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });
+      } finally {
+        client.close();
+      }
+    } else {
+      const blob = await openBlob(String(flags.get('blob') ?? DEFAULT_BLOB), { cwd: io.cwd });
+      try {
+        const { output, stats } = await compact(req, { blob, config: config! });
+        res = { outcome: 'compacted', output, stats };
+      } finally {
+        await blob.close();
+      }
+    }
+    await write(io.stdout, `${formatJson(compactResponseToJson(res))}\n`);
+    return 0;
+  },
+});
+
+function engineConfig(flags: ReadonlyMap<string, unknown>): EngineConfig {
+  const targetPartBytes = (flags.get('target-part-bytes') as number | undefined) ?? DEFAULT_TARGET_PART_BYTES;
+  const memoryBoundBytes = (flags.get('memory-bound-bytes') as number | undefined) ?? DEFAULT_MEMORY_BOUND_BYTES;
+  const compression = String(flags.get('compression') ?? 'none');
+  if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
+    throw invalid(`--compression: expected one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
+  }
+  if (targetPartBytes < 1) throw invalid('--target-part-bytes: must be at least 1');
+  if (memoryBoundBytes < 1) throw invalid('--memory-bound-bytes: must be at least 1');
+  return { ...DEFAULT_ENGINE_CONFIG, targetPartBytes, memoryBoundBytes, compression: compression as Compression };
+}

@@ -1,0 +1,32 @@
+/**
+ * `compactd read-batch`: HollowBatch JSON on stdin -> its updates, consolidated by the batch's
+ * since and sorted, as NDJSON on stdout (CONTRACT.md section 6).
+ */
+import { BatchReader } from '../client/batch-reader.js';
+import { validateShardId } from '../model/keys.js';
+import { hollowBatchFromJson, updateToNdjsonLine } from '../wire/json.js';
+import { flagCommand, readAll, write } from './command.js';
+import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
+
+/** Lines written per stdout call: large enough to keep calls few, small enough to stream. */
+const LINES_PER_WRITE = 1024;
+
+export const readBatchCommand = flagCommand({
+  name: 'read-batch',
+  summary: 'Read a batch (HollowBatch JSON on stdin) and print its consolidated updates as NDJSON.',
+  details: `Reads every part of the batch (from the store, or inline), verifies recorded sizes and
+checksums, and prints the updates consolidated by the batch's since, sorted by (k, v, t), one
+{"k","v","t","d"} object per line.`,
+  flags: [BLOB_FLAG, SHARD_FLAG],
+  async run(flags, io) {
+    const shardId = String(flags.get('shard'));
+    validateShardId(shardId);
+    const batch = hollowBatchFromJson(await readAll(io.stdin));
+    const updates = await withBlob(flags, io.cwd, (blob) => new BatchReader({ blob, shardId }).readConsolidated(batch));
+    for (let i = 0; i < updates.length; i += LINES_PER_WRITE) {
+      const chunk = updates.slice(i, i + LINES_PER_WRITE).map((u) => `${updateToNdjsonLine(u)}\n`);
+      await write(io.stdout, chunk.join(''));
+    }
+    return 0;
+  },
+});

@@ -1,0 +1,82 @@
+/**
+ * Row order of parts (CONTRACT.md section 1, "Order") on columnar data, and the check that an
+ * ORDERED part is sorted and consolidated as stored (section 2).
+ *
+ * Everything here reads the columns in place: bytes are compared with a plain loop (Buffer.compare
+ * on subarrays allocates two views per call and ran about 6x slower), and time coordinates are
+ * compared as BigUint64Array elements, which V8's optimizing compiler keeps unboxed (measured: no
+ * heap growth over millions of comparisons, as fast as comparing pairs of uint32 words).
+ */
+import { dataLoss } from '../model/errors.js';
+import type { PartColumns } from './columns.js';
+
+/**
+ * Unsigned bytewise lexicographic comparison of `a[aStart, aEnd)` and `b[bStart, bEnd)`: negative,
+ * zero or positive. No allocation.
+ */
+export function compareByteRanges(
+  a: Uint8Array,
+  aStart: number,
+  aEnd: number,
+  b: Uint8Array,
+  bStart: number,
+  bEnd: number,
+): number {
+  const aLen = aEnd - aStart;
+  const bLen = bEnd - bStart;
+  const n = aLen < bLen ? aLen : bLen;
+  for (let x = 0; x < n; x++) {
+    const diff = a[aStart + x] - b[bStart + x];
+    if (diff !== 0) return diff;
+  }
+  return aLen - bLen;
+}
+
+/**
+ * Compares row `i` of `a` with row `j` of `b` in part row order: k (unsigned bytewise), then v,
+ * then t (coordinates lexicographically as u64). Returns negative, zero or positive; allocates
+ * nothing. Both parts must have the same dims.
+ */
+export function compareRows(a: PartColumns, i: number, b: PartColumns, j: number): number {
+  const ka = a.kOffsets;
+  const kb = b.kOffsets;
+  let c = compareByteRanges(a.kData, ka[i], ka[i + 1], b.kData, kb[j], kb[j + 1]);
+  if (c !== 0) return c;
+  const va = a.vOffsets;
+  const vb = b.vOffsets;
+  c = compareByteRanges(a.vData, va[i], va[i + 1], b.vData, vb[j], vb[j + 1]);
+  if (c !== 0) return c;
+  const dims = a.dims;
+  const ta = a.t;
+  const tb = b.t;
+  const pa = i * dims;
+  const pb = j * dims;
+  for (let x = 0; x < dims; x++) {
+    const p = ta[pa + x];
+    const q = tb[pb + x];
+    if (p !== q) return p < q ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Checks that `cols` is sorted and consolidated as an ORDERED part must be stored: rows strictly
+ * ascending by (k, v, t), hence no two rows equal in all three, and no diff 0. Throws `data_loss`
+ * naming the part `name` and the first offending row.
+ */
+export function checkOrdered(cols: PartColumns, name: string): void {
+  const { len, d } = cols;
+  for (let i = 0; i < len; i++) {
+    if (d[i] === 0n) throw dataLoss(`part ${name} is not consolidated: row ${i} has diff 0`);
+    if (i > 0) {
+      const c = compareRows(cols, i - 1, cols, i);
+      if (c >= 0) {
+        throw dataLoss(
+          c === 0
+            ? `part ${name} is not consolidated: rows ${i - 1} and ${i} have equal (k, v, t)`
+            : `part ${name} is not sorted: row ${i} sorts before row ${i - 1}`,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,556 @@
+/**
+ * The one mapping between protobuf message objects (the shapes in src/gen, as produced by the
+ * loader options in load.ts) and the domain model in src/model.
+ *
+ * Decoding (`*FromProto`) is the validation boundary for shape: every field is type-checked at
+ * run time because the objects may also come from hand-written JSON (json.ts). A malformed value
+ * is a CompactdError of kind `invalid` whose message starts with the field path in JSON names,
+ * e.g. `inputs[2].runs[0].parts[1].hollow.encodedSizeBytes: ...`. Decoding never normalizes a
+ * malformed value into a valid one: a frontier with comparable elements is rejected, not repaired.
+ * Semantic checks that need the whole request (consecutive inputs, since regression, one D for the
+ * request) belong to the engine's validation.
+ *
+ * Encoding (`*ToProto`) produces fully populated `__Output` shapes, which gRPC accepts as input
+ * and json.ts renders.
+ */
+import { Buffer } from 'node:buffer';
+import { format as formatAntichain, isAntichain, normalize, type Antichain } from '../model/antichain.js';
+import type {
+  CompactOutcome,
+  CompactRequest,
+  CompactResponse,
+  CompactStats,
+  HollowBatch,
+  HollowPart,
+  Part,
+  Run,
+  RunOrder,
+} from '../model/batch.js';
+import { emptyStats } from '../model/batch.js';
+import type { Description } from '../model/description.js';
+import { CompactdError, internal, invalid } from '../model/errors.js';
+import { validatePartKey, validateShardId } from '../model/keys.js';
+import { U64_MAX, type Timestamp } from '../model/timestamp.js';
+import { I64_MAX, I64_MIN } from '../model/update.js';
+import type { Antichain__Output } from '../gen/compactd/v1/Antichain.js';
+import type { CompactRequest__Output } from '../gen/compactd/v1/CompactRequest.js';
+import type { CompactResponse__Output } from '../gen/compactd/v1/CompactResponse.js';
+import type { CompactStats__Output } from '../gen/compactd/v1/CompactStats.js';
+import type { DeletePartsRequest__Output } from '../gen/compactd/v1/DeletePartsRequest.js';
+import type { DeletePartsResponse__Output } from '../gen/compactd/v1/DeletePartsResponse.js';
+import type { Description__Output } from '../gen/compactd/v1/Description.js';
+import type { HollowBatch__Output } from '../gen/compactd/v1/HollowBatch.js';
+import type { HollowPart__Output } from '../gen/compactd/v1/HollowPart.js';
+import type { Part__Output } from '../gen/compactd/v1/Part.js';
+import type { Run__Output } from '../gen/compactd/v1/Run.js';
+import type { RunOrder__Output } from '../gen/compactd/v1/RunOrder.js';
+import type { ServiceConfig__Output } from '../gen/compactd/v1/ServiceConfig.js';
+import type { Timestamp__Output } from '../gen/compactd/v1/Timestamp.js';
+import type { UpdateConfigRequest__Output } from '../gen/compactd/v1/UpdateConfigRequest.js';
+
+/** Longest `key_lower` a writer may record (CONTRACT.md section 3). */
+export const MAX_KEY_LOWER_BYTES = 100;
+
+const CHECKSUM_RE = /^sha256:[0-9a-fA-F]{64}$/;
+
+// ---------------------------------------------------------------------------------------------
+// Domain forms of the messages the model does not cover.
+
+export interface DeletePartsRequest {
+  readonly shardId: string;
+  readonly keys: readonly string[];
+}
+
+export interface DeletePartsResponse {
+  readonly deleted: number;
+  readonly missing: number;
+}
+
+/** The values of the ServiceConfig message (the live settings of one service). */
+export interface ServiceConfig {
+  readonly enabled: boolean;
+  readonly queueSize: number;
+  readonly concurrencyLimit: number;
+  readonly heuristicMinInputs: number;
+  readonly heuristicMinParts: number;
+  readonly heuristicMinUpdates: number;
+  readonly minimumTimeoutSeconds: number;
+  readonly memoryBoundBytes: number;
+  readonly targetPartBytes: number;
+}
+
+/** An UpdateConfigRequest: only the fields present are changed. */
+export type ServiceConfigUpdate = Partial<ServiceConfig>;
+
+// ---------------------------------------------------------------------------------------------
+// Scalar readers. `path` is the JSON path of the field, used as the message prefix.
+
+function fail(path: string, why: string): never {
+  throw invalid(path ? `${path}: ${why}` : why);
+}
+
+function at(path: string, field: string): string {
+  return path ? `${path}.${field}` : field;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'bigint') return v.toString();
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+/** Parses an unsigned decimal or accepts a safe integer number; the loader gives decimal strings. */
+function integer(v: unknown, path: string, what: string): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) fail(path, `${show(v)} is not an exact integer (write 64-bit integers as decimal strings)`);
+    return BigInt(v);
+  }
+  if (typeof v === 'string') {
+    if (!/^-?[0-9]+$/.test(v)) fail(path, `${show(v)} is not ${what}`);
+    return BigInt(v);
+  }
+  return fail(path, `expected ${what}, got ${show(v)}`);
+}
+
+function u64(v: unknown, path: string): bigint {
+  const n = integer(v, path, 'an unsigned 64-bit integer');
+  if (n < 0n) fail(path, `${n} is negative`);
+  if (n > U64_MAX) fail(path, `${n} exceeds the uint64 range`);
+  return n;
+}
+
+function i64(v: unknown, path: string): bigint {
+  const n = integer(v, path, 'a signed 64-bit integer');
+  if (n < I64_MIN || n > I64_MAX) fail(path, `${n} leaves the int64 range`);
+  return n;
+}
+
+/** A uint64 count held as a JS number: values past 2^53 - 1 cannot be represented exactly. */
+function count(v: unknown, path: string): number {
+  const n = u64(v, path);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) fail(path, `${n} exceeds 2^53 - 1, the largest supported count`);
+  return Number(n);
+}
+
+function u32(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(path, `expected an unsigned 32-bit integer, got ${show(v)}`);
+  if (v < 0 || v > 0xffff_ffff) fail(path, `${v} leaves the uint32 range`);
+  return v;
+}
+
+function nonNegativeDouble(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, `expected a finite number, got ${show(v)}`);
+  if (v < 0) fail(path, `${v} is negative`);
+  return v;
+}
+
+function bool(v: unknown, path: string): boolean {
+  if (typeof v !== 'boolean') fail(path, `expected a boolean, got ${show(v)}`);
+  return v;
+}
+
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string') fail(path, `expected a string, got ${show(v)}`);
+  return v;
+}
+
+function bytes(v: unknown, path: string): Uint8Array {
+  if (!(v instanceof Uint8Array)) fail(path, `expected bytes, got ${show(v)}`);
+  // A plain view over the same memory: the domain model does not depend on Buffer.
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function list(v: unknown, path: string): readonly unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) fail(path, `expected a list, got ${show(v)}`);
+  return v;
+}
+
+function message(v: unknown, path: string): Record<string, unknown> {
+  if (v === undefined || v === null) fail(path, 'missing');
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) fail(path, `expected a message, got ${show(v)}`);
+  return v as Record<string, unknown>;
+}
+
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+/** Rethrows model validation errors (shard ids, part keys) with the field path in front. */
+function withPath<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof CompactdError && err.kind === 'invalid') fail(path, err.message);
+    throw err;
+  }
+}
+
+// Encoding helpers: the domain is trusted, but a non-integer count would silently become a
+// malformed proto string, so it is treated as a bug.
+function countToProto(n: number, what: string): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw internal(`${what} is not a non-negative safe integer: ${n}`);
+  return n.toString();
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps, antichains, descriptions.
+
+/** Decodes a Timestamp: at least one coordinate, each a u64. */
+export function timestampFromProto(msg: Timestamp__Output | null | undefined, path = ''): Timestamp {
+  const m = message(msg, path);
+  const coordsPath = at(path, 'coords');
+  const coords = list(m.coords, coordsPath);
+  if (coords.length === 0) fail(coordsPath, 'a timestamp needs at least one coordinate');
+  return coords.map((c, i) => u64(c, `${coordsPath}[${i}]`));
+}
+
+/** Encodes a Timestamp as decimal strings. */
+export function timestampToProto(t: Timestamp): Timestamp__Output {
+  return { coords: t.map((c) => c.toString()) };
+}
+
+/**
+ * Decodes an Antichain: timestamps of one dimension, mutually incomparable (a set where one
+ * element is <= another is rejected, not reduced). Empty is allowed: the empty frontier. The
+ * result is in the model's normal form (sorted).
+ */
+export function antichainFromProto(msg: Antichain__Output | null | undefined, path = ''): Antichain {
+  const m = message(msg, path);
+  const elemsPath = at(path, 'elements');
+  const elements = list(m.elements, elemsPath).map((e, i) =>
+    timestampFromProto(e as Timestamp__Output, `${elemsPath}[${i}]`),
+  );
+  for (let i = 1; i < elements.length; i++) {
+    if (elements[i].length !== elements[0].length) {
+      fail(elemsPath, `timestamps of different dimensions (${elements[0].length} and ${elements[i].length})`);
+    }
+  }
+  if (!isAntichain(elements)) {
+    fail(path, `${formatAntichain(elements)} is not an antichain: one element is <= another`);
+  }
+  return normalize(elements);
+}
+
+/** Encodes an Antichain. */
+export function antichainToProto(a: Antichain): Antichain__Output {
+  return { elements: a.map(timestampToProto) };
+}
+
+/** Decodes a Description: lower, upper and since must all be present and of one dimension. */
+export function descriptionFromProto(msg: Description__Output | null | undefined, path = ''): Description {
+  const m = message(msg, path);
+  const lower = antichainFromProto(m.lower as Antichain__Output, at(path, 'lower'));
+  const upper = antichainFromProto(m.upper as Antichain__Output, at(path, 'upper'));
+  const since = antichainFromProto(m.since as Antichain__Output, at(path, 'since'));
+  let dims: number | undefined;
+  for (const [name, a] of [['lower', lower], ['upper', upper], ['since', since]] as const) {
+    if (a.length === 0) continue;
+    if (dims === undefined) dims = a[0].length;
+    else if (a[0].length !== dims) fail(at(path, name), `has ${a[0].length} coordinates where the description has ${dims}`);
+  }
+  return { lower, upper, since };
+}
+
+/** Encodes a Description. */
+export function descriptionToProto(d: Description): Description__Output {
+  return { lower: antichainToProto(d.lower), upper: antichainToProto(d.upper), since: antichainToProto(d.since) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts, runs, batches.
+
+function hollowPartFromProto(msg: unknown, path: string): HollowPart {
+  const m = message(msg, path);
+  const key = str(m.key, at(path, 'key'));
+  withPath(at(path, 'key'), () => validatePartKey(key));
+  const keyLower = present(m.key_lower) ? bytes(m.key_lower, at(path, 'keyLower')) : new Uint8Array(0);
+  if (keyLower.byteLength > MAX_KEY_LOWER_BYTES) {
+    fail(at(path, 'keyLower'), `${keyLower.byteLength} bytes, more than ${MAX_KEY_LOWER_BYTES}`);
+  }
+  const checksum = present(m.checksum) ? str(m.checksum, at(path, 'checksum')) : '';
+  if (checksum !== '' && !CHECKSUM_RE.test(checksum)) {
+    fail(at(path, 'checksum'), `${show(checksum)} is not "sha256:" followed by 64 hex digits`);
+  }
+  const part: HollowPart = {
+    kind: 'hollow',
+    key,
+    encodedSizeBytes: count(m.encoded_size_bytes ?? '0', at(path, 'encodedSizeBytes')),
+    updates: count(m.updates ?? '0', at(path, 'updates')),
+    keyLower,
+    checksum: checksum.toLowerCase(),
+  };
+  return present(m.diffs_sum) ? { ...part, diffsSum: i64(m.diffs_sum, at(path, 'diffsSum')) } : part;
+}
+
+/** Decodes a Part: exactly one of `hollow` (a valid key) or `inline` (non-empty data). */
+export function partFromProto(msg: Part__Output | null | undefined, path = ''): Part {
+  const m = message(msg, path);
+  // Presence decides, not the virtual `kind` field: JSON input has no such field.
+  const hasHollow = present(m.hollow);
+  const hasInline = present(m.inline);
+  if (hasHollow && hasInline) fail(path, 'a part is either hollow or inline, not both');
+  if (hasHollow) return hollowPartFromProto(m.hollow, at(path, 'hollow'));
+  if (hasInline) {
+    const inl = message(m.inline, at(path, 'inline'));
+    const data = present(inl.data) ? bytes(inl.data, at(path, 'inline.data')) : new Uint8Array(0);
+    if (data.byteLength === 0) fail(at(path, 'inline.data'), 'an inline part needs its encoded bytes');
+    return { kind: 'inline', data };
+  }
+  return fail(path, 'a part needs one of hollow or inline');
+}
+
+/** Encodes a Part. */
+export function partToProto(p: Part): Part__Output {
+  if (p.kind === 'inline') return { inline: { data: toBuffer(p.data) }, kind: 'inline' };
+  const hollow: HollowPart__Output = {
+    key: p.key,
+    encoded_size_bytes: countToProto(p.encodedSizeBytes, 'encodedSizeBytes'),
+    updates: countToProto(p.updates, 'updates'),
+    key_lower: toBuffer(p.keyLower),
+    checksum: p.checksum,
+  };
+  if (p.diffsSum !== undefined) {
+    hollow.diffs_sum = p.diffsSum.toString();
+    hollow._diffs_sum = 'diffs_sum';
+  }
+  return { hollow, kind: 'hollow' };
+}
+
+const RUN_ORDERS: Record<string, RunOrder> = {
+  RUN_ORDER_ORDERED: 'ordered',
+  RUN_ORDER_UNORDERED: 'unordered',
+  0: 'ordered',
+  1: 'unordered',
+};
+
+/** Decodes a Run; an unknown order value is invalid rather than read as ordered. */
+export function runFromProto(msg: Run__Output | null | undefined, path = ''): Run {
+  const m = message(msg, path);
+  const partsPath = at(path, 'parts');
+  const parts = list(m.parts, partsPath).map((p, i) => partFromProto(p as Part__Output, `${partsPath}[${i}]`));
+  const rawOrder = m.order ?? 'RUN_ORDER_ORDERED';
+  const order = (typeof rawOrder === 'string' || typeof rawOrder === 'number') ? RUN_ORDERS[rawOrder] : undefined;
+  if (order === undefined) fail(at(path, 'order'), `unknown run order ${show(rawOrder)}`);
+  return { parts, order };
+}
+
+/** Encodes a Run. */
+export function runToProto(r: Run): Run__Output {
+  const order: RunOrder__Output = r.order === 'ordered' ? 'RUN_ORDER_ORDERED' : 'RUN_ORDER_UNORDERED';
+  return { parts: r.parts.map(partToProto), order };
+}
+
+/** Decodes a HollowBatch: desc required, len a count that fits a JS number. */
+export function hollowBatchFromProto(msg: HollowBatch__Output | null | undefined, path = ''): HollowBatch {
+  const m = message(msg, path);
+  const desc = descriptionFromProto(m.desc as Description__Output, at(path, 'desc'));
+  const runsPath = at(path, 'runs');
+  const runs = list(m.runs, runsPath).map((r, i) => runFromProto(r as Run__Output, `${runsPath}[${i}]`));
+  const len = count(m.len ?? '0', at(path, 'len'));
+  return { desc, runs, len };
+}
+
+/** Encodes a HollowBatch. */
+export function hollowBatchToProto(b: HollowBatch): HollowBatch__Output {
+  return { desc: descriptionToProto(b.desc), runs: b.runs.map(runToProto), len: countToProto(b.len, 'len') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests and responses.
+
+/** Decodes a CompactRequest: a valid shard id, a description and every input batch. */
+export function compactRequestFromProto(msg: CompactRequest__Output | null | undefined): CompactRequest {
+  const m = message(msg, '');
+  const shardId = str(m.shard_id ?? '', 'shardId');
+  withPath('shardId', () => validateShardId(shardId));
+  const desc = descriptionFromProto(m.desc as Description__Output, 'desc');
+  const inputs = list(m.inputs, 'inputs').map((b, i) => hollowBatchFromProto(b as HollowBatch__Output, `inputs[${i}]`));
+  const force = present(m.force) ? bool(m.force, 'force') : false;
+  const requestId = present(m.request_id) ? str(m.request_id, 'requestId') : '';
+  return { shardId, desc, inputs, force, requestId };
+}
+
+/** Encodes a CompactRequest. */
+export function compactRequestToProto(r: CompactRequest): CompactRequest__Output {
+  return {
+    shard_id: r.shardId,
+    desc: descriptionToProto(r.desc),
+    inputs: r.inputs.map(hollowBatchToProto),
+    force: r.force,
+    request_id: r.requestId,
+  };
+}
+
+/** Decodes CompactStats; an absent message reads as all zeros. */
+export function compactStatsFromProto(msg: CompactStats__Output | null | undefined, path = ''): CompactStats {
+  if (!present(msg)) return emptyStats();
+  const m = message(msg, path);
+  const c = (name: string, json: string) => count(m[name] ?? '0', at(path, json));
+  const n = (name: string, json: string) => u32(m[name] ?? 0, at(path, json));
+  const s = (name: string, json: string) => nonNegativeDouble(m[name] ?? 0, at(path, json));
+  return {
+    inputUpdates: c('input_updates', 'inputUpdates'),
+    outputUpdates: c('output_updates', 'outputUpdates'),
+    inputBytes: c('input_bytes', 'inputBytes'),
+    outputBytes: c('output_bytes', 'outputBytes'),
+    inputRuns: n('input_runs', 'inputRuns'),
+    outputRuns: n('output_runs', 'outputRuns'),
+    chunks: n('chunks', 'chunks'),
+    memoryViolations: n('memory_violations', 'memoryViolations'),
+    queuedSeconds: s('queued_seconds', 'queuedSeconds'),
+    runSeconds: s('run_seconds', 'runSeconds'),
+  };
+}
+
+/** Encodes CompactStats. */
+export function compactStatsToProto(s: CompactStats): CompactStats__Output {
+  return {
+    input_updates: countToProto(s.inputUpdates, 'inputUpdates'),
+    output_updates: countToProto(s.outputUpdates, 'outputUpdates'),
+    input_bytes: countToProto(s.inputBytes, 'inputBytes'),
+    output_bytes: countToProto(s.outputBytes, 'outputBytes'),
+    input_runs: s.inputRuns,
+    output_runs: s.outputRuns,
+    chunks: s.chunks,
+    memory_violations: s.memoryViolations,
+    queued_seconds: s.queuedSeconds,
+    run_seconds: s.runSeconds,
+  };
+}
+
+const OUTCOMES: Record<string, CompactOutcome> = { COMPACTED: 'compacted', SKIPPED: 'skipped', 1: 'compacted', 2: 'skipped' };
+
+/** Decodes a CompactResponse: a known outcome, and an output batch when compacted. */
+export function compactResponseFromProto(msg: CompactResponse__Output | null | undefined): CompactResponse {
+  const m = message(msg, '');
+  const raw = m.outcome;
+  const outcome = typeof raw === 'string' || typeof raw === 'number' ? OUTCOMES[raw] : undefined;
+  if (outcome === undefined) fail('outcome', `unknown or unspecified outcome ${show(raw)}`);
+  const stats = compactStatsFromProto(m.stats as CompactStats__Output, 'stats');
+  if (!present(m.output)) {
+    if (outcome === 'compacted') fail('output', 'missing for a compacted response');
+    return { outcome, stats };
+  }
+  return { outcome, output: hollowBatchFromProto(m.output as HollowBatch__Output, 'output'), stats };
+}
+
+/** Encodes a CompactResponse. */
+export function compactResponseToProto(r: CompactResponse): CompactResponse__Output {
+  return {
+    outcome: r.outcome === 'compacted' ? 'COMPACTED' : 'SKIPPED',
+    output: r.output ? hollowBatchToProto(r.output) : null,
+    stats: compactStatsToProto(r.stats),
+  };
+}
+
+/** Decodes a DeletePartsRequest: a valid shard id and valid part keys (ownership is checked by the service). */
+export function deletePartsRequestFromProto(msg: DeletePartsRequest__Output | null | undefined): DeletePartsRequest {
+  const m = message(msg, '');
+  const shardId = str(m.shard_id ?? '', 'shardId');
+  withPath('shardId', () => validateShardId(shardId));
+  const keys = list(m.keys, 'keys').map((k, i) => {
+    const key = str(k, `keys[${i}]`);
+    withPath(`keys[${i}]`, () => validatePartKey(key));
+    return key;
+  });
+  return { shardId, keys };
+}
+
+/** Encodes a DeletePartsRequest. */
+export function deletePartsRequestToProto(r: DeletePartsRequest): DeletePartsRequest__Output {
+  return { shard_id: r.shardId, keys: [...r.keys] };
+}
+
+/** Decodes a DeletePartsResponse. */
+export function deletePartsResponseFromProto(msg: DeletePartsResponse__Output | null | undefined): DeletePartsResponse {
+  const m = message(msg, '');
+  return { deleted: u32(m.deleted ?? 0, 'deleted'), missing: u32(m.missing ?? 0, 'missing') };
+}
+
+/** Encodes a DeletePartsResponse. */
+export function deletePartsResponseToProto(r: DeletePartsResponse): DeletePartsResponse__Output {
+  return { deleted: r.deleted, missing: r.missing };
+}
+
+interface ConfigField {
+  readonly proto: keyof ServiceConfig__Output;
+  readonly key: keyof ServiceConfig;
+  readonly kind: 'bool' | 'u32' | 'u64' | 'double';
+}
+
+// One table drives ServiceConfig and UpdateConfigRequest so the two cannot drift apart.
+const CONFIG_FIELDS: readonly ConfigField[] = [
+  { proto: 'enabled', key: 'enabled', kind: 'bool' },
+  { proto: 'queue_size', key: 'queueSize', kind: 'u32' },
+  { proto: 'concurrency_limit', key: 'concurrencyLimit', kind: 'u32' },
+  { proto: 'heuristic_min_inputs', key: 'heuristicMinInputs', kind: 'u32' },
+  { proto: 'heuristic_min_parts', key: 'heuristicMinParts', kind: 'u32' },
+  { proto: 'heuristic_min_updates', key: 'heuristicMinUpdates', kind: 'u64' },
+  { proto: 'minimum_timeout_seconds', key: 'minimumTimeoutSeconds', kind: 'double' },
+  { proto: 'memory_bound_bytes', key: 'memoryBoundBytes', kind: 'u64' },
+  { proto: 'target_part_bytes', key: 'targetPartBytes', kind: 'u64' },
+];
+
+function configValue(f: ConfigField, v: unknown): boolean | number {
+  switch (f.kind) {
+    case 'bool':
+      return bool(v, f.key);
+    case 'u32':
+      return u32(v, f.key);
+    case 'u64':
+      return count(v, f.key);
+    case 'double':
+      return nonNegativeDouble(v, f.key);
+  }
+}
+
+function configValueToProto(f: ConfigField, v: boolean | number): boolean | number | string {
+  return f.kind === 'u64' ? countToProto(v as number, f.key) : v;
+}
+
+/** Decodes a ServiceConfig (shape only: ranges such as concurrency >= 1 are the config layer's). */
+export function serviceConfigFromProto(msg: ServiceConfig__Output | null | undefined): ServiceConfig {
+  const m = message(msg, '');
+  const out: Record<string, boolean | number> = {};
+  for (const f of CONFIG_FIELDS) {
+    const v = m[f.proto] ?? (f.kind === 'bool' ? false : f.kind === 'u64' ? '0' : 0);
+    out[f.key] = configValue(f, v);
+  }
+  return out as unknown as ServiceConfig;
+}
+
+/** Encodes a ServiceConfig. */
+export function serviceConfigToProto(c: ServiceConfig): ServiceConfig__Output {
+  const out: Record<string, boolean | number | string> = {};
+  for (const f of CONFIG_FIELDS) out[f.proto] = configValueToProto(f, c[f.key]);
+  return out as unknown as ServiceConfig__Output;
+}
+
+/** Decodes an UpdateConfigRequest into the fields it sets; absent fields are left out. */
+export function updateConfigRequestFromProto(msg: UpdateConfigRequest__Output | null | undefined): ServiceConfigUpdate {
+  const m = message(msg, '');
+  const out: Record<string, boolean | number> = {};
+  for (const f of CONFIG_FIELDS) if (present(m[f.proto])) out[f.key] = configValue(f, m[f.proto]);
+  return out as ServiceConfigUpdate;
+}
+
+/** Encodes an UpdateConfigRequest with only the given fields set. */
+export function updateConfigRequestToProto(u: ServiceConfigUpdate): UpdateConfigRequest__Output {
+  const out: Record<string, boolean | number | string> = {};
+  for (const f of CONFIG_FIELDS) {
+    const v = u[f.key];
+    if (v === undefined) continue;
+    out[f.proto] = configValueToProto(f, v);
+    out[`_${f.proto}`] = f.proto;
+  }
+  return out as unknown as UpdateConfigRequest__Output;
+}

@@ -1,0 +1,249 @@
+/**
+ * The behaviour every Blob must have, as one suite run against each store. Each test gets a fresh,
+ * empty store from the factory.
+ */
+import { randomFillSync } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Blob, BlobMeta } from '../../src/blob/blob.js';
+import { CompactdError } from '../../src/model/errors.js';
+
+export interface ConformanceOptions {
+  /**
+   * Readers racing an overwrite see the old or the new bytes, never a mix. Real S3, files and
+   * memory guarantee it; s3rver writes objects in place and does not.
+   */
+  readonly atomicOverwrite?: boolean;
+  /** Keys written by the listing test; above 1000 so S3 listings span pages. */
+  readonly manyKeys?: number;
+}
+
+/** Collects a listing. */
+export async function listAll(blob: Blob, prefix: string): Promise<BlobMeta[]> {
+  const out: BlobMeta[] = [];
+  for await (const m of blob.list(prefix)) out.push(m);
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed * 2654435761;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+async function expectKind(p: Promise<unknown>, kind: string): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected a failure').toBeInstanceOf(CompactdError);
+  expect((err as CompactdError).kind).toBe(kind);
+}
+
+/** Registers the conformance suite for one store. `open` must return a fresh, empty store. */
+export function blobConformance(name: string, open: () => Promise<Blob>, opts: ConformanceOptions = {}): void {
+  describe(`Blob conformance: ${name}`, () => {
+    const opened: Blob[] = [];
+    const fresh = async () => {
+      const b = await open();
+      opened.push(b);
+      return b;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((b) => b.close()));
+    });
+
+    it('reports missing keys as undefined, not errors', async () => {
+      const b = await fresh();
+      expect(await b.get('s1/missing')).toBeUndefined();
+      expect(await b.head('s1/missing')).toBeUndefined();
+      expect(await b.delete('s1/missing')).toBeUndefined();
+      expect(await listAll(b, '')).toEqual([]);
+      expect(await listAll(b, 's1/')).toEqual([]);
+    });
+
+    it('round-trips empty and small objects', async () => {
+      const b = await fresh();
+      for (const n of [0, 1, 7, 8, 4099]) {
+        const data = bytes(n, n + 1);
+        await b.set(`s1/p${n}`, data);
+        const got = await b.get(`s1/p${n}`);
+        expect(got?.length).toBe(n);
+        expect(sameBytes(got, data)).toBe(true);
+        expect((await b.head(`s1/p${n}`))?.size).toBe(n);
+      }
+    });
+
+    it('round-trips a 20 MiB object (multipart on S3)', async () => {
+      const b = await fresh();
+      const data = new Uint8Array(20 * 1024 * 1024 + 123);
+      for (let off = 0; off < data.length; off += 65536) randomFillSync(data, off, Math.min(65536, data.length - off));
+      await b.set('s1/big', data);
+      const got = await b.get('s1/big');
+      expect(got?.length).toBe(data.length);
+      expect(sameBytes(got, data)).toBe(true);
+      expect(got!.byteOffset % 8).toBe(0);
+      expect((await b.head('s1/big'))?.size).toBe(data.length);
+    });
+
+    it('overwrites: the last set wins, for get, head and list', async () => {
+      const b = await fresh();
+      await b.set('s1/k', bytes(1000, 1));
+      const second = bytes(10, 2);
+      await b.set('s1/k', second);
+      expect(sameBytes(await b.get('s1/k'), second)).toBe(true);
+      expect((await b.head('s1/k'))?.size).toBe(10);
+      expect((await listAll(b, 's1/')).map((m) => [m.key, m.size])).toEqual([['s1/k', 10]]);
+    });
+
+    it('delete returns the size, then the key is gone; a second delete returns undefined', async () => {
+      const b = await fresh();
+      await b.set('s1/a', bytes(33));
+      await b.set('s1/empty', new Uint8Array(0));
+      await b.set('s1/b', bytes(5));
+      expect(await b.delete('s1/a')).toBe(33);
+      expect(await b.delete('s1/empty')).toBe(0);
+      expect(await b.get('s1/a')).toBeUndefined();
+      expect(await b.head('s1/a')).toBeUndefined();
+      expect(await b.delete('s1/a')).toBeUndefined();
+      expect((await listAll(b, '')).map((m) => m.key)).toEqual(['s1/b']);
+    });
+
+    it('head reports key, size and a plausible modification time', async () => {
+      const b = await fresh();
+      const before = Date.now();
+      await b.set('s1/h', bytes(77));
+      const meta = await b.head('s1/h');
+      expect(meta?.key).toBe('s1/h');
+      expect(meta?.size).toBe(77);
+      if (meta?.lastModifiedMs !== undefined) {
+        // S3 reports whole seconds: allow for the truncation and some clock skew.
+        expect(meta.lastModifiedMs).toBeGreaterThan(before - 60_000);
+        expect(meta.lastModifiedMs).toBeLessThan(Date.now() + 60_000);
+      }
+    });
+
+    it('lists by string prefix in ascending key order, isolating a/b/ from a/bc', async () => {
+      const b = await fresh();
+      const keys = ['a/bc/x', 'b', 'a/b/d', 'a.b', 'a-b', 'a/b-c', 'a0', 'a/b/c', 'ab', 'a/b/c.d', 'A'];
+      await pool(keys, 4, async (k) => b.set(k, bytes(k.length, k.charCodeAt(0))));
+      const expected = (prefix: string) =>
+        keys
+          .filter((k) => k.startsWith(prefix))
+          .sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))
+          .map((k) => ({ key: k, size: k.length }));
+      for (const prefix of ['', 'a', 'a/', 'a/b', 'a/b/', 'a/bc', 'a/b/c', 'a-', 'b', 'zz', 'a/x']) {
+        const got = (await listAll(b, prefix)).map((m) => ({ key: m.key, size: m.size }));
+        expect(got, `prefix ${JSON.stringify(prefix)}`).toEqual(expected(prefix));
+      }
+    });
+
+    it(`lists ${opts.manyKeys ?? 1100} keys completely and in order (pagination)`, async () => {
+      const b = await fresh();
+      const n = opts.manyKeys ?? 1100;
+      const keys = Array.from({ length: n }, (_, i) => `many/k${String(i).padStart(5, '0')}`);
+      // A fixed permutation (7919 is prime): stores must not depend on insertion order.
+      const shuffled = keys.map((_, i) => keys[(i * 7919) % n]);
+      await pool(shuffled, 32, (k) => b.set(k, new Uint8Array([1, 2, 3])));
+      await b.set('other/k', new Uint8Array(1));
+      const all = await listAll(b, 'many/');
+      expect(all.map((m) => m.key)).toEqual(keys);
+      expect(all.every((m) => m.size === 3)).toBe(true);
+      const sub = await listAll(b, 'many/k0100');
+      expect(sub.map((m) => m.key)).toEqual(keys.filter((k) => k.startsWith('many/k0100')));
+      expect(sub.length).toBeGreaterThan(0);
+    });
+
+    it('keeps stored bytes independent of the caller arrays', async () => {
+      const b = await fresh();
+      const data = new Uint8Array([1, 2, 3, 4]);
+      await b.set('s1/m', data);
+      data[0] = 99;
+      const got = await b.get('s1/m');
+      expect(Array.from(got!)).toEqual([1, 2, 3, 4]);
+      got![1] = 98;
+      expect(Array.from((await b.get('s1/m'))!)).toEqual([1, 2, 3, 4]);
+      // A view into a larger buffer stores only its own bytes.
+      const big = new Uint8Array([9, 9, 5, 6, 7, 9]);
+      await b.set('s1/view', big.subarray(2, 5));
+      expect(Array.from((await b.get('s1/view'))!)).toEqual([5, 6, 7]);
+    });
+
+    it('handles concurrent sets of different keys', async () => {
+      const b = await fresh();
+      const keys = Array.from({ length: 48 }, (_, i) => `s1/c${i}/part`);
+      await Promise.all(keys.map((k, i) => b.set(k, bytes(100 + i, i))));
+      const got = await Promise.all(keys.map((k) => b.get(k)));
+      got.forEach((g, i) => expect(sameBytes(g, bytes(100 + i, i))).toBe(true));
+      expect((await listAll(b, 's1/')).length).toBe(keys.length);
+    });
+
+    it('returns 8-byte aligned buffers', async () => {
+      const b = await fresh();
+      for (const n of [0, 1, 3, 9, 1000, 65537]) {
+        await b.set(`s1/al${n}`, bytes(n).subarray(0));
+        const got = await b.get(`s1/al${n}`);
+        expect(got!.byteOffset % 8, `size ${n}`).toBe(0);
+      }
+    });
+
+    it('rejects keys and prefixes that could escape the store root', async () => {
+      const b = await fresh();
+      const badKeys = ['', '/abs', '../x', 'a/../b', 'a/..', 'a//b', 'a/./b', './a', 'a/', 'x\\y', 'a\u0000b'];
+      for (const k of badKeys) {
+        await expectKind(b.set(k, new Uint8Array([1])), 'invalid');
+        await expectKind(b.get(k), 'invalid');
+        await expectKind(b.head(k), 'invalid');
+        await expectKind(b.delete(k), 'invalid');
+      }
+      for (const p of ['../', '/', 'a/../', 'a//']) await expectKind(listAll(b, p), 'invalid');
+      expect(await listAll(b, '')).toEqual([]);
+    });
+
+    it('honours an aborted signal with cancelled, without writing', async () => {
+      const b = await fresh();
+      const signal = AbortSignal.abort();
+      await expectKind(b.set('s1/x', new Uint8Array([1]), { signal }), 'cancelled');
+      await expectKind(b.get('s1/x', { signal }), 'cancelled');
+      expect(await b.head('s1/x')).toBeUndefined();
+    });
+
+    if (opts.atomicOverwrite) {
+      it('never shows a reader a mix of old and new bytes', async () => {
+        const b = await fresh();
+        const A = new Uint8Array(1 << 20).fill(0xaa);
+        const B = new Uint8Array(3 << 18).fill(0xbb);
+        await b.set('s1/race', A);
+        let writing = true;
+        const writer = (async () => {
+          for (let i = 0; i < 20; i++) await b.set('s1/race', i % 2 ? A : B);
+          writing = false;
+        })();
+        const reader = async () => {
+          do {
+            const got = await b.get('s1/race');
+            expect(sameBytes(got, A) || sameBytes(got, B)).toBe(true);
+          } while (writing);
+        };
+        await Promise.all([reader(), reader(), writer]);
+      });
+    }
+  });
+}
