@@ -21,18 +21,27 @@ export const serveCommand: CliCommand = {
     }
     const options = parseServeOptions(argv, readEnv());
     const server = await startServer(options);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: NodeJS.Signals) => {
-        for (const s of STOP_SIGNALS) process.off(s, onSignal);
-        // A second signal during the drain gets the default behaviour: the process ends at once.
-        server.log.info({ signal }, 'stop signal received');
-        void server.shutdown().then(resolve, (err: unknown) => {
-          server.log.error({ err }, 'shutdown failed');
-          resolve();
-        });
-      };
-      for (const s of STOP_SIGNALS) process.on(s, onSignal);
-    });
+    let signals = 0;
+    let stopRequested!: () => void;
+    const stop = new Promise<void>((resolve) => (stopRequested = resolve));
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals === 1) {
+        server.log.info({ signal }, 'stop signal received; draining');
+        stopRequested();
+      } else {
+        // An impatient operator: stop waiting for the grace period, but still clean up outputs.
+        server.log.warn({ signal }, 'second stop signal; aborting in-flight work');
+        server.abortPending();
+      }
+    };
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+    try {
+      await stop;
+      await server.shutdown();
+    } finally {
+      for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    }
     return 0;
   },
 };

@@ -114,7 +114,7 @@ function grow(a: Uint8Array, need: number): Uint8Array {
 
 /** Short copies by hand: `set(subarray())` allocates a view per call, which dominates for small keys. */
 function copyBytes(src: Uint8Array, from: number, len: number, dst: Uint8Array, to: number): void {
-  if (len > 32) {
+  if (len > 16) {
     dst.set(src.subarray(from, from + len), to);
     return;
   }

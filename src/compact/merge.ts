@@ -16,6 +16,7 @@
  * lexicographic order), so all rows of one (k, v) are buffered, advanced, sorted and
  * consolidated before any is emitted.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CompactdError, dataLoss } from '../model/errors.js';
 import type { PartColumns } from '../part/columns.js';
 import { compareRows } from '../part/validate.js';
@@ -158,7 +159,13 @@ export class ChunkMerge {
       this.output.checkpoint();
       const stalled = this.step();
       if (this.output.builder.estimatedBytes >= this.output.targetPartBytes) await this.output.flush();
-      if (stalled !== undefined && (await this.load(stalled))) this.push(stalled);
+      if (stalled !== undefined) {
+        if (await this.load(stalled)) this.push(stalled);
+      } else {
+        // A macrotask turn at every part boundary lets finished uploads and prefetches land and
+        // abort messages arrive; awaiting promises alone would only run microtasks.
+        await yieldToEventLoop();
+      }
     }
     this.closeGroup();
     if (this.output.builder.rows > 0) await this.output.flush();
@@ -194,8 +201,8 @@ export class ChunkMerge {
   }
 
   /**
-   * Consumes rows until the heap empties, the output part is full, or a run needs a part that
-   * has not arrived (returned, already removed from the heap).
+   * Consumes rows until the heap empties, the output part is full, a run moved to its next part,
+   * or a run needs a part that has not arrived (returned, already removed from the heap).
    */
   private step(): Cursor | undefined {
     const heap = this.heap;
@@ -228,10 +235,10 @@ export class ChunkMerge {
         }
         if (resumed) {
           this.siftDown(0);
-        } else {
-          this.popTop();
-          if (this.input.hasMore(c.run)) return c;
+          return undefined;
         }
+        this.popTop();
+        if (this.input.hasMore(c.run)) return c;
         if (builder.estimatedBytes >= target) return undefined;
         continue;
       }

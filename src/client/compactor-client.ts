@@ -1,0 +1,218 @@
+/**
+ * A client of the compactd service for writers: domain types in and out, deadlines, cancellation
+ * through an AbortSignal, and retries with exponential backoff and jitter on UNAVAILABLE and
+ * RESOURCE_EXHAUSTED (a service that is draining, disabled or has a full queue). Errors are
+ * CompactdErrors whose kind is mapped back from the gRPC status code, so a writer handles the same
+ * kinds whether it runs the engine in-process or through the service.
+ *
+ * Retrying Compact is safe: a compaction that failed, was cancelled or timed out deleted what it
+ * wrote before it answered, and a successful one is only applied by the writer that receives it.
+ */
+import {
+  credentials as grpcCredentials,
+  loadPackageDefinition,
+  Metadata,
+  status,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import type { CompactRequest, CompactResponse } from '../model/batch.js';
+import { CompactdError, type ErrorKind } from '../model/errors.js';
+import type { ProtoGrpcType } from '../gen/compactd.js';
+import type { AdminClient } from '../gen/compactd/v1/Admin.js';
+import type { CompactorClient as GeneratedCompactorClient } from '../gen/compactd/v1/Compactor.js';
+import {
+  compactRequestToProto,
+  compactResponseFromProto,
+  deletePartsRequestToProto,
+  deletePartsResponseFromProto,
+  serviceConfigFromProto,
+  updateConfigRequestToProto,
+  type DeletePartsResponse,
+  type ServiceConfig,
+  type ServiceConfigUpdate,
+} from '../wire/convert.js';
+import { loadCompactdPackage } from '../wire/load.js';
+
+/** The service's default message limit: requests with inline parts can be large. */
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Retries after the first attempt: rides out a rolling restart or a short burst of full queues. */
+const DEFAULT_RETRIES = 4;
+/** First backoff; doubled per retry up to the maximum, with full jitter. */
+const DEFAULT_BACKOFF_INITIAL_MS = 100;
+const DEFAULT_BACKOFF_MAX_MS = 5_000;
+
+/** Status codes worth another attempt: the service is there but cannot take the work right now. */
+const RETRYABLE = new Set<status>([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED]);
+
+/** gRPC status codes back to compactd error kinds (the inverse of the service's mapping). */
+const KINDS: Partial<Record<status, ErrorKind>> = {
+  [status.INVALID_ARGUMENT]: 'invalid',
+  [status.NOT_FOUND]: 'not_found',
+  [status.DATA_LOSS]: 'data_loss',
+  [status.OUT_OF_RANGE]: 'out_of_range',
+  [status.RESOURCE_EXHAUSTED]: 'exhausted',
+  [status.UNAVAILABLE]: 'unavailable',
+  [status.DEADLINE_EXCEEDED]: 'deadline',
+  [status.CANCELLED]: 'cancelled',
+  [status.PERMISSION_DENIED]: 'permission',
+  [status.UNAUTHENTICATED]: 'unauthenticated',
+};
+
+/** The compactd error kind of a gRPC status code; codes compactd never sends map to `internal`. */
+export function kindOfStatus(code: status): ErrorKind {
+  return KINDS[code] ?? 'internal';
+}
+
+export interface CompactorClientOptions {
+  /** `host:port` or any gRPC target (`dns:///compactd.internal:50051` for several addresses). */
+  readonly address: string;
+  /** Default: insecure (plain-text HTTP/2). */
+  readonly credentials?: ChannelCredentials;
+  /** `round_robin` spreads calls over every address the target resolves to. Default: pick_first. */
+  readonly loadBalancing?: 'pick_first' | 'round_robin';
+  /** Extra channel options, merged over the defaults. */
+  readonly channelOptions?: ChannelOptions;
+  /** Largest message sent or received (default 64 MiB, the service's default). */
+  readonly maxMessageBytes?: number;
+  /** Default retries per call (default 4). */
+  readonly retries?: number;
+  /** First backoff in ms (default 100); doubles per retry. */
+  readonly backoffInitialMs?: number;
+  /** Largest backoff in ms (default 5000). */
+  readonly backoffMaxMs?: number;
+}
+
+export interface CallOptions {
+  /** Overall deadline across every attempt, in ms from the call. */
+  readonly deadlineMs?: number;
+  /** Aborting cancels the call in flight (the service stops the work and deletes its outputs). */
+  readonly signal?: AbortSignal;
+  /** Retries on UNAVAILABLE and RESOURCE_EXHAUSTED; overrides the client default. */
+  readonly retries?: number;
+}
+
+type Callback<T> = (err: ServiceError | null, value?: T) => void;
+type UnaryMethod<Req, Res> = (arg: Req, metadata: Metadata, options: { deadline?: Date }, cb: Callback<Res>) => ClientUnaryCall;
+
+export class CompactorClient {
+  private readonly compactor: GeneratedCompactorClient;
+  private readonly admin: AdminClient;
+  private readonly retries: number;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+
+  constructor(opts: CompactorClientOptions | string) {
+    const o: CompactorClientOptions = typeof opts === 'string' ? { address: opts } : opts;
+    const proto = loadPackageDefinition(loadCompactdPackage().packageDefinition) as unknown as ProtoGrpcType;
+    const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const channelOptions: ChannelOptions = {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+      ...(o.loadBalancing === 'round_robin'
+        ? { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) }
+        : {}),
+      ...o.channelOptions,
+    };
+    const creds = o.credentials ?? grpcCredentials.createInsecure();
+    this.compactor = new proto.compactd.v1.Compactor(o.address, creds, channelOptions);
+    // The Admin client shares the Compactor's channel.
+    this.admin = new proto.compactd.v1.Admin(o.address, creds, { ...channelOptions, channelOverride: this.compactor.getChannel() });
+    this.retries = o.retries ?? DEFAULT_RETRIES;
+    this.backoffInitialMs = o.backoffInitialMs ?? DEFAULT_BACKOFF_INITIAL_MS;
+    this.backoffMaxMs = o.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
+  }
+
+  /**
+   * Compacts `req` through the service. Resolves with the response (COMPACTED with the output
+   * batch, or SKIPPED); rejects with a CompactdError of the status code's kind.
+   */
+  async compact(req: CompactRequest, opts: CallOptions = {}): Promise<CompactResponse> {
+    const res = await this.call(this.compactor.Compact.bind(this.compactor) as UnaryMethod<unknown, unknown>, compactRequestToProto(req), opts);
+    return compactResponseFromProto(res as Parameters<typeof compactResponseFromProto>[0]);
+  }
+
+  /** Deletes parts the service wrote (`c<uuid>/p<uuid>` keys) that the writer did not apply. */
+  async deleteParts(shardId: string, keys: readonly string[], opts: CallOptions = {}): Promise<DeletePartsResponse> {
+    const res = await this.call(
+      this.compactor.DeleteParts.bind(this.compactor) as UnaryMethod<unknown, unknown>,
+      deletePartsRequestToProto({ shardId, keys }),
+      opts,
+    );
+    return deletePartsResponseFromProto(res as Parameters<typeof deletePartsResponseFromProto>[0]);
+  }
+
+  /** The service's live configuration. */
+  async getConfig(opts: CallOptions = {}): Promise<ServiceConfig> {
+    const res = await this.call(this.admin.GetConfig.bind(this.admin) as UnaryMethod<unknown, unknown>, {}, opts);
+    return serviceConfigFromProto(res as Parameters<typeof serviceConfigFromProto>[0]);
+  }
+
+  /** Changes the given fields of the service's configuration; resolves with the new configuration. */
+  async updateConfig(update: ServiceConfigUpdate, opts: CallOptions = {}): Promise<ServiceConfig> {
+    const res = await this.call(
+      this.admin.UpdateConfig.bind(this.admin) as UnaryMethod<unknown, unknown>,
+      updateConfigRequestToProto(update),
+      { retries: 0, ...opts },
+    );
+    return serviceConfigFromProto(res as Parameters<typeof serviceConfigFromProto>[0]);
+  }
+
+  /** Closes the channel; calls in flight fail with CANCELLED or UNAVAILABLE. */
+  close(): void {
+    this.admin.close();
+    this.compactor.close();
+  }
+
+  private async call<Req, Res>(method: UnaryMethod<Req, Res>, arg: Req, opts: CallOptions): Promise<Res> {
+    const deadline = opts.deadlineMs === undefined ? undefined : Date.now() + opts.deadlineMs;
+    const retries = opts.retries ?? this.retries;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await once(method, arg, deadline, opts.signal);
+      } catch (err) {
+        const code = ((err as CompactdError).cause as ServiceError | undefined)?.code;
+        if (attempt >= retries || code === undefined || !RETRYABLE.has(code)) throw err;
+        // Full jitter: spread retries of many writers instead of retrying in lockstep.
+        const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** attempt);
+        const wait = Math.random() * cap;
+        if (deadline !== undefined && Date.now() + wait >= deadline) throw err;
+        await sleep(wait, opts.signal);
+      }
+    }
+  }
+}
+
+function once<Req, Res>(method: UnaryMethod<Req, Res>, arg: Req, deadline: number | undefined, signal?: AbortSignal): Promise<Res> {
+  if (signal?.aborted) return Promise.reject(new CompactdError('cancelled', 'call cancelled before it started', { cause: signal.reason }));
+  return new Promise<Res>((resolve, reject) => {
+    const onAbort = () => call.cancel();
+    const call = method(arg, new Metadata(), deadline === undefined ? {} : { deadline: new Date(deadline) }, (err, value) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(fromServiceError(err));
+      else resolve(value as Res);
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A CompactdError for a failed call; the ServiceError (with its code) is kept as the cause. */
+export function fromServiceError(err: ServiceError): CompactdError {
+  return new CompactdError(kindOfStatus(err.code), err.details || err.message, { cause: err, determinate: false });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new CompactdError('cancelled', 'call cancelled', { cause: signal!.reason }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,27 @@
+/**
+ * The only module that reads `process.env`. Everything else receives options that were read here
+ * once and validated by `options.ts`, so a setting can never change behind the service's back.
+ */
+
+/** The prefix of every compactd environment variable: `--queue-size` is `COMPACTD_QUEUE_SIZE`. */
+export const ENV_PREFIX = 'COMPACTD_';
+
+/** A snapshot of the environment: variable name to value. */
+export type EnvSnapshot = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Returns a frozen copy of the `COMPACTD_*` variables of the process environment. Other variables
+ * (AWS credentials, NODE_OPTIONS) are left to the libraries that own them.
+ */
+export function readEnv(): EnvSnapshot {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith(ENV_PREFIX) && value !== undefined) out[name] = value;
+  }
+  return Object.freeze(out);
+}
+
+/** The environment variable that carries a flag: `queue-size` becomes `COMPACTD_QUEUE_SIZE`. */
+export function envName(flag: string): string {
+  return ENV_PREFIX + flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+}

@@ -1,0 +1,383 @@
+/**
+ * Options of `compactd serve`: raw flags and `COMPACTD_*` environment variables become one frozen,
+ * validated `ServeOptions` object, once, at start-up. Flags win over the environment, the
+ * environment wins over the defaults. Every bad value fails with one line naming where it came
+ * from: `--queue-size: expected a whole number >= 1, got "x"`.
+ *
+ * The runtime-changeable subset (`RuntimeConfig`, the ServiceConfig of the Admin API) is
+ * validated by the same rules when it is updated, so a value the command line refuses is refused
+ * by UpdateConfig too.
+ */
+import { availableParallelism } from 'node:os';
+import { CompactdError } from '../model/errors.js';
+import { envName, type EnvSnapshot } from './env.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/** The conventional gRPC port; CONTRACT.md section 6. */
+export const DEFAULT_PORT = 50051;
+/** Loopback only: exposing the service to a network must be a deliberate choice. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** The port Prometheus exporters of OpenTelemetry use, so scrape configs find it. */
+export const DEFAULT_METRICS_PORT = 9464;
+/** A directory next to where the service starts: works without any set-up (`npm start`). */
+export const DEFAULT_BLOB = 'file://./data';
+/** A fresh service does work; disabling is an operator's emergency brake. */
+export const DEFAULT_ENABLED = true;
+/** Materialize persist's compaction_queue_size: enough to absorb a burst, small enough to shed load early. */
+export const DEFAULT_QUEUE_SIZE = 20;
+/** Materialize's compaction_heuristic_min_inputs: fewer batches are cheap to read as they are. */
+export const DEFAULT_HEURISTIC_MIN_INPUTS = 8;
+/** Materialize's compaction_heuristic_min_parts: fewer parts are cheap to read as they are. */
+export const DEFAULT_HEURISTIC_MIN_PARTS = 8;
+/** Materialize's compaction_heuristic_min_updates: below this the rewrite costs more than it saves. */
+export const DEFAULT_HEURISTIC_MIN_UPDATES = 1024;
+/** Materialize's compaction_minimum_timeout: long enough for a cold S3 read of a large batch. */
+export const DEFAULT_MINIMUM_TIMEOUT_SECONDS = 90;
+/** Materialize's compaction_memory_bound_bytes; the same as the engine's DEFAULT_MEMORY_BOUND_BYTES. */
+export const DEFAULT_MEMORY_BOUND_BYTES = 1 * GiB;
+/** Materialize's blob_target_size; the same as the engine's DEFAULT_TARGET_PART_BYTES. */
+export const DEFAULT_TARGET_PART_BYTES = 128 * MiB;
+/** pino's default: start, skip, finish and failure lines without per-part detail. */
+export const DEFAULT_LOG_LEVEL = 'info';
+/** Kubernetes' default termination grace: in-flight work gets the time the orchestrator allows. */
+export const DEFAULT_GRACE_SECONDS = 30;
+/** gRPC's 4 MiB default is too small for requests that carry inline parts. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * MiB;
+/** The same as the engine's DEFAULT_LIMITS.maxInputs: far above any spine merge, bounds planning work. */
+export const DEFAULT_MAX_INPUTS = 10_000;
+/** The same as the engine's DEFAULT_LIMITS.maxParts: bounds the plan's memory, not the data size. */
+export const DEFAULT_MAX_PARTS = 1_000_000;
+/** The same as the engine's DEFAULT_LIMITS.maxDims: partial orders beyond a handful of coordinates are not a real use. */
+export const DEFAULT_MAX_DIMS = 16;
+/** Uncompressed parts are readable by every Arrow reader without registering codecs. */
+export const DEFAULT_COMPRESSION = 'none';
+
+/** One compaction per core keeps every core busy without time-slicing between compactions. */
+export function defaultWorkers(): number {
+  return Math.max(1, availableParallelism());
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const COMPRESSIONS = ['none', 'zstd'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+/** The settings the Admin API reads and changes while the service runs (ServiceConfig). */
+export interface RuntimeConfig {
+  readonly enabled: boolean;
+  readonly queueSize: number;
+  readonly concurrencyLimit: number;
+  readonly heuristicMinInputs: number;
+  readonly heuristicMinParts: number;
+  readonly heuristicMinUpdates: number;
+  readonly minimumTimeoutSeconds: number;
+  readonly memoryBoundBytes: number;
+  readonly targetPartBytes: number;
+}
+
+/** Everything `compactd serve` runs with; frozen. */
+export interface ServeOptions extends RuntimeConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly metricsPort: number;
+  readonly blob: string;
+  readonly workers: number;
+  readonly logLevel: LogLevel;
+  readonly graceSeconds: number;
+  readonly maxMessageBytes: number;
+  readonly maxInputs: number;
+  readonly maxParts: number;
+  readonly maxDims: number;
+  readonly compression: Compression;
+}
+
+type Value = number | string | boolean;
+
+/** How one option is spelled, parsed, checked and documented. */
+export interface OptionSpec {
+  /** Kebab-case flag name without dashes: `queue-size`. */
+  readonly flag: string;
+  readonly key: keyof ServeOptions;
+  readonly type: 'integer' | 'size' | 'seconds' | 'boolean' | 'choice' | 'text' | 'url';
+  /** Smallest accepted value (numbers). */
+  readonly min?: number;
+  /** Largest accepted value (numbers). */
+  readonly max?: number;
+  /** For seconds: whether `min` itself is allowed. */
+  readonly exclusiveMin?: boolean;
+  readonly choices?: readonly string[];
+  /** The default, or a description of how it is computed (for help and docs). */
+  readonly defaultValue: Value | (() => Value);
+  readonly defaultText?: string;
+  /** Changeable at runtime through Admin.UpdateConfig. */
+  readonly runtime: boolean;
+  readonly help: string;
+}
+
+
+/** Every option of `compactd serve`, in the order `--help` and the docs list them. */
+export const OPTIONS: readonly OptionSpec[] = Object.freeze([
+  { flag: 'port', key: 'port', type: 'integer', min: 0, max: 65535, defaultValue: DEFAULT_PORT, runtime: false, help: 'gRPC port; 0 picks a free port (logged)' },
+  { flag: 'host', key: 'host', type: 'text', defaultValue: DEFAULT_HOST, runtime: false, help: 'address the gRPC and metrics servers bind' },
+  { flag: 'metrics-port', key: 'metricsPort', type: 'integer', min: 0, max: 65535, defaultValue: DEFAULT_METRICS_PORT, runtime: false, help: 'HTTP port of /metrics and /healthz; 0 picks a free port (logged)' },
+  { flag: 'blob', key: 'blob', type: 'url', defaultValue: DEFAULT_BLOB, runtime: false, help: 'blob store URL: file:///abs/dir, file://./rel, s3://bucket/prefix?endpoint=...' },
+  { flag: 'enabled', key: 'enabled', type: 'boolean', defaultValue: DEFAULT_ENABLED, runtime: true, help: 'process compactions (false: answer UNAVAILABLE "compaction disabled")' },
+  { flag: 'queue-size', key: 'queueSize', type: 'integer', min: 1, defaultValue: DEFAULT_QUEUE_SIZE, runtime: true, help: 'requests that may wait for a slot; beyond it RESOURCE_EXHAUSTED at once' },
+  { flag: 'concurrency-limit', key: 'concurrencyLimit', type: 'integer', min: 1, defaultValue: () => defaultWorkers(), defaultText: 'the number of workers', runtime: true, help: 'compactions running at once' },
+  { flag: 'heuristic-min-inputs', key: 'heuristicMinInputs', type: 'integer', min: 0, defaultValue: DEFAULT_HEURISTIC_MIN_INPUTS, runtime: true, help: 'compact when the request has at least this many input batches' },
+  { flag: 'heuristic-min-parts', key: 'heuristicMinParts', type: 'integer', min: 0, defaultValue: DEFAULT_HEURISTIC_MIN_PARTS, runtime: true, help: 'compact when the inputs have at least this many parts' },
+  { flag: 'heuristic-min-updates', key: 'heuristicMinUpdates', type: 'integer', min: 0, defaultValue: DEFAULT_HEURISTIC_MIN_UPDATES, runtime: true, help: 'compact when the inputs sum to at least this many updates' },
+  { flag: 'minimum-timeout-seconds', key: 'minimumTimeoutSeconds', type: 'seconds', min: 0, exclusiveMin: true, defaultValue: DEFAULT_MINIMUM_TIMEOUT_SECONDS, runtime: true, help: 'timeout of a compaction is max(this, 1 s per MiB of input)' },
+  { flag: 'memory-bound-bytes', key: 'memoryBoundBytes', type: 'size', min: 1, defaultValue: DEFAULT_MEMORY_BOUND_BYTES, defaultText: '1GiB', runtime: true, help: 'decoded bytes one compaction may hold; larger inputs are split into chunks' },
+  { flag: 'target-part-bytes', key: 'targetPartBytes', type: 'size', min: 1, defaultValue: DEFAULT_TARGET_PART_BYTES, defaultText: '128MiB', runtime: true, help: 'approximate size of each output part' },
+  { flag: 'workers', key: 'workers', type: 'integer', min: 1, max: 1024, defaultValue: () => defaultWorkers(), defaultText: 'available CPU cores', runtime: false, help: 'worker threads that run compactions' },
+  { flag: 'log-level', key: 'logLevel', type: 'choice', choices: LOG_LEVELS, defaultValue: DEFAULT_LOG_LEVEL, runtime: false, help: 'least severe level logged (JSON lines on stdout)' },
+  { flag: 'grace-seconds', key: 'graceSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_GRACE_SECONDS, runtime: false, help: 'on SIGTERM/SIGINT, time in-flight work gets before it is aborted' },
+  { flag: 'max-message-bytes', key: 'maxMessageBytes', type: 'size', min: 1 * KiB, max: 2 * GiB - 1, defaultValue: DEFAULT_MAX_MESSAGE_BYTES, defaultText: '64MiB', runtime: false, help: 'largest gRPC message received or sent' },
+  { flag: 'max-inputs', key: 'maxInputs', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_INPUTS, runtime: false, help: 'most input batches one request may name (else RESOURCE_EXHAUSTED)' },
+  { flag: 'max-parts', key: 'maxParts', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_PARTS, runtime: false, help: 'most parts across the inputs of one request (else RESOURCE_EXHAUSTED)' },
+  { flag: 'max-dims', key: 'maxDims', type: 'integer', min: 1, max: 1024, defaultValue: DEFAULT_MAX_DIMS, runtime: false, help: 'most timestamp coordinates (else RESOURCE_EXHAUSTED)' },
+  { flag: 'compression', key: 'compression', type: 'choice', choices: COMPRESSIONS, defaultValue: DEFAULT_COMPRESSION, runtime: false, help: 'body compression of output parts' },
+] satisfies OptionSpec[]);
+
+const BY_FLAG = new Map(OPTIONS.map((o) => [o.flag, o]));
+
+/** The names of the RuntimeConfig fields, in proto order. */
+export const RUNTIME_KEYS = OPTIONS.filter((o) => o.runtime).map((o) => o.key as keyof RuntimeConfig);
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: KiB, mib: MiB, gib: GiB, tib: 1024 * GiB };
+
+function expectation(spec: OptionSpec): string {
+  const range = (lo: string) =>
+    spec.max === undefined ? lo : `${lo.replace(/>= /, 'from ')} to ${spec.max}`;
+  switch (spec.type) {
+    case 'integer':
+      return `expected a whole number ${range(`>= ${spec.min ?? 0}`)}`;
+    case 'size':
+      return `expected a size in bytes ${range(`>= ${spec.min ?? 0}`)} (a whole number, optionally with KiB, MiB or GiB)`;
+    case 'seconds':
+      return `expected a number of seconds ${spec.exclusiveMin ? '>' : '>='} ${spec.min ?? 0}`;
+    case 'boolean':
+      return 'expected true or false';
+    case 'choice':
+      return `expected one of ${spec.choices!.join(', ')}`;
+    case 'text':
+      return 'expected a non-empty value';
+    case 'url':
+      return 'expected a URL such as file:///abs/dir or s3://bucket/prefix';
+  }
+}
+
+function bad(source: string, spec: OptionSpec, raw: unknown): CompactdError {
+  return new CompactdError('invalid', `${source}: ${expectation(spec)}, got ${JSON.stringify(raw)}`);
+}
+
+function inRange(spec: OptionSpec, n: number): boolean {
+  if (!Number.isFinite(n)) return false;
+  if (spec.min !== undefined && (spec.exclusiveMin ? n <= spec.min : n < spec.min)) return false;
+  if (spec.max !== undefined && n > spec.max) return false;
+  return true;
+}
+
+/** Parses one option from its text form (flag or environment). */
+function parseText(source: string, spec: OptionSpec, raw: string): Value {
+  const text = raw.trim();
+  switch (spec.type) {
+    case 'integer': {
+      if (!/^\d+$/.test(text)) throw bad(source, spec, raw);
+      const n = Number(text);
+      if (!Number.isSafeInteger(n) || !inRange(spec, n)) throw bad(source, spec, raw);
+      return n;
+    }
+    case 'size': {
+      const m = /^(\d+)\s*([A-Za-z]*)$/.exec(text);
+      const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+      if (!m || unit === undefined) throw bad(source, spec, raw);
+      const n = Number(m[1]) * unit;
+      if (!Number.isSafeInteger(n) || !inRange(spec, n)) throw bad(source, spec, raw);
+      return n;
+    }
+    case 'seconds': {
+      if (!/^\d+(\.\d+)?$/.test(text)) throw bad(source, spec, raw);
+      const n = Number(text);
+      if (!inRange(spec, n)) throw bad(source, spec, raw);
+      return n;
+    }
+    case 'boolean': {
+      const lower = text.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+      if (['false', '0', 'no', 'off'].includes(lower)) return false;
+      throw bad(source, spec, raw);
+    }
+    case 'choice':
+      if (!spec.choices!.includes(text)) throw bad(source, spec, raw);
+      return text;
+    case 'text':
+      if (text === '') throw bad(source, spec, raw);
+      return text;
+    case 'url':
+      if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/./.test(text)) throw bad(source, spec, raw);
+      return text;
+  }
+}
+
+/** Checks one option given as a value (Admin.UpdateConfig). */
+function checkValue(source: string, spec: OptionSpec, value: unknown): Value {
+  switch (spec.type) {
+    case 'integer':
+    case 'size':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || !inRange(spec, value)) throw bad(source, spec, value);
+      return value;
+    case 'seconds':
+      if (typeof value !== 'number' || !inRange(spec, value)) throw bad(source, spec, value);
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad(source, spec, value);
+      return value;
+    default:
+      if (typeof value !== 'string') throw bad(source, spec, value);
+      return parseText(source, spec, value);
+  }
+}
+
+/** True when the command line asks for help. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+/**
+ * Splits `argv` into flag name and raw value. Accepted forms: `--name value`, `--name=value`,
+ * and for booleans also a bare `--name` (true) and `--no-name` (false).
+ */
+function parseArgv(argv: readonly string[]): Map<string, { source: string; raw: string }> {
+  const out = new Map<string, { source: string; raw: string }>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--') || arg === '--') {
+      throw new CompactdError('invalid', `unexpected argument ${JSON.stringify(arg)} (see --help)`);
+    }
+    const eq = arg.indexOf('=');
+    let name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    let raw: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
+    let spec = BY_FLAG.get(name);
+    if (!spec && name.startsWith('no-') && raw === undefined) {
+      const positive = BY_FLAG.get(name.slice(3));
+      if (positive?.type === 'boolean') {
+        spec = positive;
+        name = positive.flag;
+        raw = 'false';
+      }
+    }
+    if (!spec) throw new CompactdError('invalid', `unknown flag --${name} (see --help)`);
+    if (raw === undefined) {
+      const next = argv[i + 1];
+      if (spec.type === 'boolean') {
+        // A bare boolean flag means true; an explicit literal after it is taken as its value.
+        if (next !== undefined && /^(true|false)$/i.test(next)) {
+          raw = next;
+          i++;
+        } else {
+          raw = 'true';
+        }
+      } else {
+        if (next === undefined || next.startsWith('--')) {
+          throw new CompactdError('invalid', `--${name}: missing value (${expectation(spec)})`);
+        }
+        raw = next;
+        i++;
+      }
+    }
+    if (out.has(spec.flag)) throw new CompactdError('invalid', `--${spec.flag}: given more than once`);
+    out.set(spec.flag, { source: `--${spec.flag}`, raw });
+  }
+  return out;
+}
+
+/**
+ * Builds the options of `compactd serve` from command-line flags (after the command name) and an
+ * environment snapshot (`readEnv()`). Throws CompactdError `invalid` with a one-line message for
+ * the first bad or unknown value. The result is frozen.
+ */
+export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}): ServeOptions {
+  const flags = parseArgv(argv);
+  const out: Record<string, Value> = {};
+  for (const spec of OPTIONS) {
+    const given = flags.get(spec.flag);
+    const envVar = envName(spec.flag);
+    const envRaw = env[envVar];
+    if (given) out[spec.key] = parseText(given.source, spec, given.raw);
+    else if (envRaw !== undefined && envRaw !== '') out[spec.key] = parseText(envVar, spec, envRaw);
+    else out[spec.key] = typeof spec.defaultValue === 'function' ? spec.defaultValue() : spec.defaultValue;
+  }
+  // The default concurrency follows the worker count actually configured, not the core count.
+  if (!flags.has('concurrency-limit') && !env[envName('concurrency-limit')]) out.concurrencyLimit = out.workers;
+  return Object.freeze(out) as unknown as ServeOptions;
+}
+
+/** The RuntimeConfig subset of serve options. */
+export function runtimeConfigOf(opts: RuntimeConfig): RuntimeConfig {
+  const out: Record<string, Value> = {};
+  for (const key of RUNTIME_KEYS) out[key] = opts[key];
+  return Object.freeze(out) as unknown as RuntimeConfig;
+}
+
+/** The snake_case name of a runtime field as it appears in the Admin API: `queueSize` -> `queue_size`. */
+export function protoFieldName(key: keyof RuntimeConfig): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/**
+ * Applies a partial update to a runtime configuration, checking every given field by the same
+ * rules as the command line. Undefined fields stay as they are. Throws CompactdError `invalid`
+ * naming the field (`queue_size: expected a whole number from 1 to 4294967295, got 0`);
+ * on error nothing is applied. Returns a new frozen object.
+ */
+export function applyConfigUpdate(current: RuntimeConfig, patch: Partial<Record<keyof RuntimeConfig, unknown>>): RuntimeConfig {
+  const out: Record<string, Value> = { ...current };
+  for (const key of RUNTIME_KEYS) {
+    const value = patch[key];
+    if (value === undefined) continue;
+    const spec = OPTIONS.find((o) => o.key === key)!;
+    out[key] = checkValue(protoFieldName(key), spec, value);
+  }
+  return Object.freeze(out) as unknown as RuntimeConfig;
+}
+
+function defaultText(spec: OptionSpec): string {
+  if (spec.defaultText) return spec.defaultText;
+  return String(typeof spec.defaultValue === 'function' ? spec.defaultValue() : spec.defaultValue);
+}
+
+/** The `--help` text of `compactd serve`. */
+export function serveHelp(): string {
+  const lines = [
+    'Usage: compactd serve [flags]',
+    '',
+    'Runs the compaction service. Every flag can also be set as an environment variable',
+    'COMPACTD_<NAME> (--queue-size is COMPACTD_QUEUE_SIZE); flags win. Sizes accept KiB, MiB, GiB.',
+    '',
+  ];
+  const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 2;
+  for (const o of OPTIONS) {
+    lines.push(`  --${o.flag.padEnd(width)}${o.help} (default: ${defaultText(o)})${o.runtime ? ' [runtime]' : ''}`);
+  }
+  lines.push(`  --${'help'.padEnd(width)}show this help`);
+  lines.push('', '[runtime]: also changeable while serving through Admin.UpdateConfig.');
+  return lines.join('\n');
+}
+
+/** The configuration reference as a Markdown table (docs/configuration.md is this table). */
+export function configurationMarkdown(): string {
+  const rows = OPTIONS.map(
+    (o) =>
+      `| \`--${o.flag}\` | \`${envName(o.flag)}\` | ${defaultText(o).replace(/^(.*)$/, o.defaultText ? '$1' : '`$1`')} | ${o.runtime ? 'yes' : 'no'} | ${o.help} |`,
+  );
+  return [
+    '| flag | environment | default | runtime | meaning |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}

@@ -1,0 +1,235 @@
+/**
+ * The Compactor service handlers: Compact (validate, skip heuristics, admission, run in a worker
+ * thread, answer) and DeleteParts (only keys this service writes). Each request gets a child
+ * logger with its request id and shard, and writes a start, skip, finish or failure line.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import type { Blob } from '../blob/blob.js';
+import type { CompactResult, EngineConfig, EngineLimits } from '../compact/types.js';
+import { validateRequest } from '../compact/validate.js';
+import type { RuntimeConfig, ServeOptions } from '../config/options.js';
+import { emptyStats, type CompactRequest, type CompactStats, type HollowBatch } from '../model/batch.js';
+import { CompactdError } from '../model/errors.js';
+import { isServiceKey, objectKey } from '../model/keys.js';
+import { requestLogger, type Logger } from '../obs/log.js';
+import { recordCompleted, type Metrics } from '../obs/metrics.js';
+import type { CompactRequest__Output } from '../gen/compactd/v1/CompactRequest.js';
+import type { CompactResponse } from '../gen/compactd/v1/CompactResponse.js';
+import type { CompactorHandlers } from '../gen/compactd/v1/Compactor.js';
+import type { DeletePartsRequest__Output } from '../gen/compactd/v1/DeletePartsRequest.js';
+import type { DeletePartsResponse } from '../gen/compactd/v1/DeletePartsResponse.js';
+import { compactRequestFromProto, compactResponseToProto, deletePartsRequestFromProto, deletePartsResponseToProto } from '../wire/convert.js';
+import { RequestAbort } from './abort.js';
+import { compactionTimeoutMs, requestSize, shouldCompact, type Admission } from './admission.js';
+import { toServiceError } from './status.js';
+import type { WorkerPool } from './workers.js';
+
+/** Deletes of one DeleteParts call in flight at once: enough to hide store latency, polite to S3. */
+const DELETE_CONCURRENCY = 16;
+
+/** What the handlers need from the server that owns them. */
+export interface CompactorContext {
+  readonly options: ServeOptions;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly admission: Admission;
+  readonly pool: WorkerPool;
+  /** The main thread's store: DeleteParts and clean-up of results that arrived too late. */
+  readonly blob: Blob;
+  /** The live runtime configuration. */
+  config(): RuntimeConfig;
+  /** False once the server stopped accepting work. */
+  accepting(): boolean;
+  /** Registers a request's abort handle for shutdown; returns the function that unregisters it. */
+  track(abort: RequestAbort): () => void;
+}
+
+/** The engine limits of the serve options. */
+export function engineLimits(o: ServeOptions): EngineLimits {
+  return { maxInputs: o.maxInputs, maxParts: o.maxParts, maxDims: o.maxDims };
+}
+
+function engineConfig(o: ServeOptions, cfg: RuntimeConfig): EngineConfig {
+  return {
+    memoryBoundBytes: cfg.memoryBoundBytes,
+    targetPartBytes: cfg.targetPartBytes,
+    compression: o.compression,
+    limits: engineLimits(o),
+  };
+}
+
+const shuttingDown = () => new CompactdError('unavailable', 'server shutting down');
+
+/** Builds the Compactor service implementation. */
+export function compactorHandlers(ctx: CompactorContext): CompactorHandlers {
+  return {
+    Compact: (call, callback) => answer(callback, () => compactCall(ctx, call)),
+    DeleteParts: (call, callback) => answer(callback, () => deletePartsCall(ctx, call)),
+  };
+}
+
+function answer<T>(callback: sendUnaryData<T>, run: () => Promise<T>): void {
+  run().then(
+    (res) => callback(null, res),
+    (err: unknown) => callback(err as Parameters<sendUnaryData<T>>[0]),
+  );
+}
+
+/** Feeds the client's cancellation and deadline into a request's abort handle. */
+function watchClient(call: ServerUnaryCall<unknown, unknown>, abort: RequestAbort): void {
+  const cancelled = () => abort.abort(new CompactdError('cancelled', 'the client cancelled the request'));
+  call.on('cancelled', cancelled);
+  // A client that left before the handler got here will not emit 'cancelled' again.
+  if (call.cancelled) cancelled();
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (Number.isFinite(at)) abort.after(at - Date.now(), () => new CompactdError('deadline', 'the client deadline passed'));
+}
+
+async function compactCall(
+  ctx: CompactorContext,
+  call: ServerUnaryCall<CompactRequest__Output, CompactResponse>,
+): Promise<CompactResponse> {
+  const { metrics } = ctx;
+  metrics.requested.inc();
+  const requestId = (typeof call.request.request_id === 'string' && call.request.request_id) || randomUUID();
+  const shard = typeof call.request.shard_id === 'string' ? call.request.shard_id : '';
+  const log = requestLogger(ctx.log, { requestId, shard });
+  const abort = new RequestAbort();
+  let phase: 'checks' | 'admission' | 'running' = 'checks';
+  const untrack = ctx.track(abort);
+  try {
+    if (!ctx.accepting()) throw shuttingDown();
+    const req: CompactRequest = { ...compactRequestFromProto(call.request), requestId };
+    validateRequest(req, engineLimits(ctx.options));
+    const size = requestSize(req);
+    const cfg = ctx.config();
+    const inputRuns = req.inputs.reduce((n, b) => n + b.runs.length, 0);
+    if (!shouldCompact(req.force, size, cfg)) {
+      metrics.skipped.inc();
+      log.info({ ...size }, 'compaction skipped');
+      const stats: CompactStats = { ...emptyStats(), inputUpdates: size.updates, inputBytes: size.bytes, inputRuns };
+      return compactResponseToProto({ outcome: 'skipped', stats });
+    }
+
+    watchClient(call, abort);
+    phase = 'admission';
+    const slot = await ctx.admission.acquire(abort.signal);
+    phase = 'running';
+    try {
+      metrics.started.inc();
+      const timeoutMs = compactionTimeoutMs(size.bytes, ctx.config().minimumTimeoutSeconds);
+      abort.after(timeoutMs, () => new CompactdError('deadline', `compaction timed out after ${Math.round(timeoutMs / 1000)} s`));
+      log.info({ ...size, inputRuns, queuedSeconds: slot.queuedSeconds, timeoutSeconds: timeoutMs / 1000 }, 'compaction started');
+      let result: CompactResult;
+      try {
+        result = await ctx.pool.run(req, engineConfig(ctx.options, ctx.config()), { signal: abort.signal, log });
+      } catch (err) {
+        throw abort.reason ?? err;
+      }
+      if (abort.reason) {
+        // The work finished just as it was stopped: the client will not apply it, so remove it.
+        await deleteOutputs(ctx, req.shardId, result.output, log);
+        throw abort.reason;
+      }
+      const stats: CompactStats = { ...result.stats, queuedSeconds: slot.queuedSeconds };
+      recordCompleted(metrics, stats);
+      log.info({ ...stats, parts: partCount(result.output), peakResidentBytes: result.peakResidentBytes }, 'compaction finished');
+      return compactResponseToProto({ outcome: 'compacted', output: result.output, stats });
+    } finally {
+      slot.release();
+    }
+  } catch (err) {
+    const e = CompactdError.from(err);
+    countFailure(metrics, e, phase, abort);
+    logFailure(log, e, 'compaction failed');
+    throw toServiceError(e, requestId);
+  } finally {
+    abort.dispose();
+    untrack();
+  }
+}
+
+/**
+ * Refusals by admission (disabled, queue full) have their own counters. A stop the request's own
+ * abort handle caused is a timeout (deadline) or a cancellation (client gone, shutdown).
+ * Everything else is a failure.
+ */
+function countFailure(m: Metrics, e: CompactdError, phase: string, abort: RequestAbort): void {
+  if (abort.reason === e) {
+    if (e.kind === 'deadline') m.timedOut.inc();
+    else m.cancelled.inc();
+    return;
+  }
+  if (phase === 'admission' && (e.kind === 'exhausted' || e.kind === 'unavailable')) return;
+  m.failed.inc();
+}
+
+function logFailure(log: Logger, e: CompactdError, msg: string): void {
+  const fields = { kind: e.kind, error: e.message, err: e.kind === 'internal' ? e : undefined };
+  if (e.kind === 'internal' || e.kind === 'data_loss') log.error(fields, msg);
+  else log.warn(fields, msg);
+}
+
+function partCount(b: HollowBatch): number {
+  return b.runs.reduce((n, r) => n + r.parts.length, 0);
+}
+
+async function deleteOutputs(ctx: CompactorContext, shard: string, output: HollowBatch, log: Logger): Promise<void> {
+  const keys: string[] = [];
+  for (const r of output.runs) for (const p of r.parts) if (p.kind === 'hollow') keys.push(p.key);
+  const results = await Promise.allSettled(keys.map((k) => ctx.blob.delete(objectKey(shard, k))));
+  const failed = results.filter((r) => r.status === 'rejected').length;
+  if (failed > 0) log.error({ failed, parts: keys.length }, 'could not delete every output of a stopped compaction');
+}
+
+async function deletePartsCall(
+  ctx: CompactorContext,
+  call: ServerUnaryCall<DeletePartsRequest__Output, DeletePartsResponse>,
+): Promise<DeletePartsResponse> {
+  const requestId = randomUUID();
+  const shard = typeof call.request.shard_id === 'string' ? call.request.shard_id : '';
+  const log = requestLogger(ctx.log, { requestId, shard });
+  const abort = new RequestAbort();
+  const untrack = ctx.track(abort);
+  try {
+    if (!ctx.accepting()) throw shuttingDown();
+    const req = deletePartsRequestFromProto(call.request);
+    // Check every key before deleting any: a refused request changes nothing.
+    for (const key of req.keys) {
+      if (!isServiceKey(key)) {
+        throw new CompactdError('permission', `key ${JSON.stringify(key)} was not written by this service; only c<uuid>/p<uuid> keys can be deleted`);
+      }
+    }
+    watchClient(call, abort);
+    const unique = [...new Set(req.keys)];
+    let deleted = 0;
+    let missing = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < unique.length) {
+        abort.signal.throwIfAborted();
+        const key = unique[next++];
+        const size = await ctx.blob.delete(objectKey(req.shardId, key), { signal: abort.signal });
+        if (size === undefined) missing++;
+        else deleted++;
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, unique.length) }, worker));
+    } catch (err) {
+      throw abort.reason ?? err;
+    }
+    ctx.metrics.partsDeleted.inc(deleted);
+    log.info({ deleted, missing }, 'parts deleted');
+    return deletePartsResponseToProto({ deleted, missing });
+  } catch (err) {
+    const e = CompactdError.from(err);
+    logFailure(log, e, 'delete parts failed');
+    throw toServiceError(e, requestId);
+  } finally {
+    abort.dispose();
+    untrack();
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * The compactd server: gRPC (Compactor, Admin, grpc.health.v1.Health, reflection) plus an HTTP
+ * endpoint for /metrics and /healthz, over a pool of worker threads that run the compactions.
+ *
+ * Lifecycle (each transition logged):
+ *   starting  -> opening the store, starting workers, binding ports
+ *   serving   -> accepting work; health SERVING
+ *   draining  -> shutdown() called: new work is refused with UNAVAILABLE, health NOT_SERVING,
+ *                in-flight work gets the grace period, then the rest is aborted (its outputs are
+ *                deleted by the engine before it answers)
+ *   stopped   -> ports closed, workers and store released
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadPackageDefinition, Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import type { Blob } from '../blob/blob.js';
+import { MeteredBlob } from '../blob/metered.js';
+import { openBlob, parseBlobUrl, redactBlobUrl } from '../blob/url.js';
+import { runtimeConfigOf, type ServeOptions } from '../config/options.js';
+import { CompactdError } from '../model/errors.js';
+import { createRootLogger, type Logger } from '../obs/log.js';
+import { blobObserver, createMetrics, type Metrics } from '../obs/metrics.js';
+import type { ProtoGrpcType } from '../gen/compactd.js';
+import { loadCompactdPackage } from '../wire/load.js';
+import type { RequestAbort } from './abort.js';
+import { adminHandlers, LiveConfig } from './admin.js';
+import { Admission } from './admission.js';
+import { compactorHandlers } from './compactor.js';
+import { WorkerPool } from './workers.js';
+
+export type ServerState = 'starting' | 'serving' | 'draining' | 'stopped';
+
+/** The service names health checks answer for: the whole server ('') and each service. */
+export const HEALTH_SERVICES = ['', 'compactd.v1.Compactor', 'compactd.v1.Admin'] as const;
+
+/** After the grace period, how long aborted work may take to clean up before the server stops anyway. */
+const ABORT_WAIT_MS = 30_000;
+/** How long gRPC's own graceful shutdown may take before connections are cut. */
+const GRPC_SHUTDOWN_MS = 5_000;
+
+export interface StartServerOptions {
+  /** Root logger; by default JSON lines on stdout at `options.logLevel`. */
+  readonly log?: Logger;
+}
+
+/** A running server. Create with `startServer`. */
+export class CompactdServer {
+  private current: ServerState = 'starting';
+  private readonly active = new Set<RequestAbort>();
+  private idleWaiters: (() => void)[] = [];
+  private stopping?: Promise<void>;
+  private grpcPort = 0;
+  private httpPort = 0;
+  private readonly grpc: Server;
+  private readonly http: HttpServer;
+  private readonly health = new HealthImplementation();
+  private readonly admission: Admission;
+  /** The live runtime configuration (the Admin API's view). */
+  readonly config: LiveConfig;
+  readonly metrics: Metrics;
+
+  private constructor(
+    readonly options: ServeOptions,
+    readonly log: Logger,
+    private readonly blob: Blob,
+    private readonly pool: WorkerPool,
+    metrics: Metrics,
+  ) {
+    this.metrics = metrics;
+    this.config = new LiveConfig(runtimeConfigOf(options), () => this.admission.pump());
+    this.admission = new Admission(() => this.config.get(), metrics);
+    for (const name of HEALTH_SERVICES) this.health.setStatus(name, 'NOT_SERVING');
+
+    this.grpc = new Server({
+      'grpc.max_receive_message_length': options.maxMessageBytes,
+      'grpc.max_send_message_length': options.maxMessageBytes,
+    });
+    const pkg = loadCompactdPackage();
+    const proto = loadPackageDefinition(pkg.packageDefinition) as unknown as ProtoGrpcType;
+    this.grpc.addService(
+      proto.compactd.v1.Compactor.service as ServiceDefinition,
+      compactorHandlers({
+        options,
+        log,
+        metrics,
+        admission: this.admission,
+        pool,
+        blob,
+        config: () => this.config.get(),
+        accepting: () => this.current === 'serving',
+        track: (abort) => this.track(abort),
+      }),
+    );
+    this.grpc.addService(proto.compactd.v1.Admin.service as ServiceDefinition, adminHandlers(this.config, log));
+    this.health.addToServer(this.grpc);
+    new ReflectionService(pkg.packageDefinition).addToServer(this.grpc);
+
+    this.http = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      } else if (path === '/metrics') {
+        this.metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
+          (err: unknown) => {
+            this.log.error({ err }, 'metrics collection failed');
+            res.writeHead(500).end();
+          },
+        );
+      } else if (path === '/healthz') {
+        const ok = this.current === 'serving';
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(`${this.current}\n`);
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+      }
+    });
+  }
+
+  /** Starts a server: opens the store, starts the workers, binds both ports. */
+  static async start(options: ServeOptions, opts: StartServerOptions = {}): Promise<CompactdServer> {
+    const log = opts.log ?? createRootLogger({ level: options.logLevel });
+    log.info({ state: 'starting', blob: redactBlobUrl(options.blob), workers: options.workers }, 'server starting');
+    // Each worker thread opens its own store; an in-process memory store would differ per thread.
+    if (parseBlobUrl(options.blob).kind === 'memory') {
+      throw new CompactdError('invalid', '--blob: mem:// stores are not shared between worker threads; use file:// or s3://');
+    }
+    const metrics = createMetrics();
+    const blob = new MeteredBlob(await openBlob(options.blob), blobObserver(metrics));
+    const pool = new WorkerPool({
+      size: options.workers,
+      blobUrl: options.blob,
+      log,
+      blobObserver: blobObserver(metrics),
+      onRestart: () => metrics.workerRestarts.inc(),
+    });
+    try {
+      await pool.start();
+    } catch (err) {
+      await blob.close().catch(() => {});
+      throw err;
+    }
+    const server = new CompactdServer(options, log, blob, pool, metrics);
+    try {
+      await server.bind();
+    } catch (err) {
+      await server.release();
+      throw err;
+    }
+    return server;
+  }
+
+  /** The current lifecycle state. */
+  get state(): ServerState {
+    return this.current;
+  }
+
+  /** The bound gRPC port (the chosen one when --port was 0). */
+  get port(): number {
+    return this.grpcPort;
+  }
+
+  /** The bound metrics port (the chosen one when --metrics-port was 0). */
+  get metricsPort(): number {
+    return this.httpPort;
+  }
+
+  /** `host:port` of the gRPC server, for clients. */
+  get address(): string {
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    return `${host}:${this.grpcPort}`;
+  }
+
+  /** Requests (queued or running) not yet answered. */
+  get pending(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Graceful shutdown: refuse new work (UNAVAILABLE), report NOT_SERVING, give in-flight work
+   * `graceSeconds` (default: the --grace-seconds option), abort what remains (outputs deleted),
+   * then close everything. Idempotent; resolves once stopped.
+   */
+  shutdown(graceSeconds: number = this.options.graceSeconds): Promise<void> {
+    this.stopping ??= this.drainAndStop(graceSeconds);
+    return this.stopping;
+  }
+
+  /**
+   * Aborts every pending request now with UNAVAILABLE (each deletes what it wrote before it
+   * answers). A drain in progress then finishes as soon as they have answered.
+   */
+  abortPending(): void {
+    const reason = new CompactdError('unavailable', 'server shutting down');
+    for (const abort of this.active) abort.abort(reason);
+  }
+
+  private async bind(): Promise<void> {
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    this.grpcPort = await new Promise<number>((resolve, reject) => {
+      this.grpc.bindAsync(`${host}:${this.options.port}`, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(new CompactdError('unavailable', `cannot listen on ${host}:${this.options.port}: ${err.message}`)) : resolve(port),
+      );
+    });
+    this.httpPort = await new Promise<number>((resolve, reject) => {
+      const onError = (err: Error) => reject(new CompactdError('unavailable', `cannot listen on ${host}:${this.options.metricsPort}: ${err.message}`));
+      this.http.once('error', onError);
+      this.http.listen(this.options.metricsPort, this.options.host, () => {
+        this.http.off('error', onError);
+        resolve((this.http.address() as AddressInfo).port);
+      });
+    });
+    this.setHealth('SERVING');
+    this.transition('serving', {
+      port: this.grpcPort,
+      metricsPort: this.httpPort,
+      host: this.options.host,
+      config: this.config.get(),
+    });
+  }
+
+  private track(abort: RequestAbort): () => void {
+    this.active.add(abort);
+    return () => {
+      this.active.delete(abort);
+      if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+  }
+
+  /** Resolves true once no request is pending, or false after `ms`. */
+  private waitIdle(ms: number): Promise<boolean> {
+    if (this.active.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, ms);
+      this.idleWaiters.push(done);
+    });
+  }
+
+  private async drainAndStop(graceSeconds: number): Promise<void> {
+    if (this.current === 'serving' || this.current === 'starting') {
+      this.setHealth('NOT_SERVING');
+      this.transition('draining', { pending: this.active.size, graceSeconds });
+    }
+    if (!(await this.waitIdle(graceSeconds * 1000))) {
+      this.log.warn({ pending: this.active.size }, 'grace period over; aborting remaining work');
+      this.abortPending();
+      if (!(await this.waitIdle(ABORT_WAIT_MS))) {
+        this.log.error({ pending: this.active.size }, 'aborted work did not finish; stopping anyway');
+      }
+    }
+    await this.release();
+    this.transition('stopped', {});
+  }
+
+  /** Closes ports, workers and the store. */
+  private async release(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, GRPC_SHUTDOWN_MS);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (this.http.listening) {
+      const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      this.http.closeAllConnections();
+      await closed;
+    }
+    await this.pool.close();
+    await this.blob.close().catch((err: unknown) => this.log.warn({ err }, 'closing the blob store failed'));
+  }
+
+  private setHealth(status: ServingStatus): void {
+    for (const name of HEALTH_SERVICES) this.health.setStatus(name, status);
+  }
+
+  private transition(next: ServerState, fields: object): void {
+    const previous = this.current;
+    this.current = next;
+    this.log.info({ ...fields, state: next, previous }, `server ${next}`);
+  }
+}
+
+/** Starts a server; see CompactdServer.start. */
+export function startServer(options: ServeOptions, opts: StartServerOptions = {}): Promise<CompactdServer> {
+  return CompactdServer.start(options, opts);
+}

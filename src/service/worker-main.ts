@@ -1,0 +1,96 @@
+/**
+ * Entry point of a compaction worker thread. It opens its own blob store from the URL (stores
+ * are not shared between threads), runs the engine for each `compact` message, and answers with
+ * the result or a serialized error. Blob operations are reported to the main thread, which owns
+ * the metrics registry; engine log lines are forwarded to the request's logger there.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openBlob } from '../blob/url.js';
+import { MeteredBlob } from '../blob/metered.js';
+import type { Blob } from '../blob/blob.js';
+import { compact } from '../compact/compact.js';
+import type { EngineLog } from '../compact/types.js';
+import { CompactdError } from '../model/errors.js';
+import { abortKind, deserializeError, serializeError, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
+
+const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
+
+function post(port: NonNullable<typeof parentPort>, msg: FromWorker): void {
+  port.postMessage(msg);
+}
+
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error('worker-main must run in a worker thread');
+  const init = workerData as WorkerInit;
+  const threshold = LEVELS[init.logLevel as keyof typeof LEVELS] ?? LEVELS.info;
+
+  let blob: Blob;
+  try {
+    const inner = await openBlob(init.blobUrl);
+    blob = new MeteredBlob(inner, {
+      observe: (op, seconds, ok, bytes) => post(port, { type: 'blob', op, seconds, ok, bytes }),
+    });
+  } catch (err) {
+    post(port, { type: 'fatal', error: serializeError(err) });
+    return;
+  }
+
+  const running = new Map<number, AbortController>();
+
+  const logFor = (id: number): EngineLog => {
+    const forward = (level: 'debug' | 'info' | 'warn', value: number) => (obj: object, msg: string) => {
+      if (value >= threshold) post(port, { type: 'log', id, level, obj, msg });
+    };
+    return { debug: forward('debug', LEVELS.debug), info: forward('info', LEVELS.info), warn: forward('warn', LEVELS.warn) };
+  };
+
+  const run = async (id: number, msg: Extract<ToWorker, { type: 'compact' }>) => {
+    const controller = new AbortController();
+    running.set(id, controller);
+    // The engine's merge can run for a long time without yielding to this thread's event loop, so
+    // the 'abort' message may sit unread. The main thread also raises a shared flag, and the
+    // engine's checkpoints (throwIfAborted) read it directly: cancellation lands at the next
+    // checkpoint whether or not the loop turned. The message still follows with the full reason.
+    const flag = new Int32Array(msg.abortFlag);
+    const signal = controller.signal;
+    const nativeThrowIfAborted = signal.throwIfAborted.bind(signal);
+    signal.throwIfAborted = () => {
+      const code = Atomics.load(flag, 0);
+      if (code !== 0 && !signal.aborted) {
+        const kind = abortKind(code);
+        controller.abort(new CompactdError(kind, kind === 'deadline' ? 'compaction timed out' : 'compaction cancelled'));
+      }
+      nativeThrowIfAborted();
+    };
+    try {
+      const result = await compact(msg.req, { blob, config: msg.config, signal, log: logFor(id) });
+      post(port, { type: 'done', id, result });
+    } catch (err) {
+      // When the main thread aborted the work, its reason (deadline, cancelled, shutdown) is the answer.
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      const error = reason instanceof CompactdError ? reason : err;
+      post(port, { type: 'failed', id, error: serializeError(error) });
+    } finally {
+      running.delete(id);
+    }
+  };
+
+  port.on('message', (msg: ToWorker) => {
+    switch (msg.type) {
+      case 'compact':
+        void run(msg.id, msg);
+        break;
+      case 'abort':
+        running.get(msg.id)?.abort(deserializeError(msg.reason));
+        break;
+      case 'close':
+        port.close();
+        void blob.close().catch(() => {});
+        break;
+    }
+  });
+  post(port, { type: 'ready' });
+}
+
+void main();

@@ -1,0 +1,71 @@
+/**
+ * Messages between the service's main thread and its compaction worker threads. Everything is
+ * plain structured-clonable data (bigints and Uint8Arrays included); errors travel as their kind,
+ * message and determinacy because class instances do not survive the thread boundary.
+ */
+import type { CompactRequest } from '../model/batch.js';
+import { CompactdError, type ErrorKind } from '../model/errors.js';
+import type { CompactResult, EngineConfig } from '../compact/types.js';
+
+/** A CompactdError as it crosses threads; `stack` and `cause` are for the log only. */
+export interface SerializedError {
+  readonly kind: ErrorKind;
+  readonly message: string;
+  readonly determinate: boolean;
+  readonly stack?: string;
+  readonly cause?: string;
+}
+
+/** Data a worker starts with. */
+export interface WorkerInit {
+  readonly blobUrl: string;
+  /** Least severe engine log level forwarded to the main thread. */
+  readonly logLevel: string;
+}
+
+export type ToWorker =
+  | {
+      readonly type: 'compact';
+      readonly id: number;
+      readonly req: CompactRequest;
+      readonly config: EngineConfig;
+      /** One Int32 the main thread sets to `abortCode(kind)` when it aborts the job (see workers.ts). */
+      readonly abortFlag: SharedArrayBuffer;
+    }
+  | { readonly type: 'abort'; readonly id: number; readonly reason: SerializedError }
+  | { readonly type: 'close' };
+
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'fatal'; readonly error: SerializedError }
+  | { readonly type: 'done'; readonly id: number; readonly result: CompactResult }
+  | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError }
+  | { readonly type: 'blob'; readonly op: string; readonly seconds: number; readonly ok: boolean; readonly bytes: number }
+  | { readonly type: 'log'; readonly id: number; readonly level: 'debug' | 'info' | 'warn'; readonly obj: object; readonly msg: string };
+
+/** Flattens any thrown value into its serializable form (as a CompactdError). */
+export function serializeError(err: unknown): SerializedError {
+  const e = CompactdError.from(err);
+  const cause = e.cause === undefined ? undefined : e.cause instanceof Error ? e.cause.message : String(e.cause);
+  return { kind: e.kind, message: e.message, determinate: e.determinate, stack: e.stack, cause };
+}
+
+/** Rebuilds a CompactdError from its serialized form; the remote stack and cause go in `cause`. */
+export function deserializeError(s: SerializedError): CompactdError {
+  const remote = new Error(s.cause ?? s.message);
+  if (s.stack) remote.stack = s.stack;
+  return new CompactdError(s.kind, s.message, { determinate: s.determinate, cause: remote });
+}
+
+const ABORT_KINDS: readonly ErrorKind[] = ['cancelled', 'deadline', 'unavailable', 'internal'];
+
+/** The non-zero code an abort flag holds for an abort of `kind`. */
+export function abortCode(kind: ErrorKind): number {
+  const i = ABORT_KINDS.indexOf(kind);
+  return i < 0 ? ABORT_KINDS.length : i + 1;
+}
+
+/** The error kind of a non-zero abort flag code. */
+export function abortKind(code: number): ErrorKind {
+  return ABORT_KINDS[code - 1] ?? 'cancelled';
+}
