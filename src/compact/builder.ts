@@ -17,10 +17,22 @@ export class OutputBuilder {
   private vOff = new Int32Array(INITIAL_ROWS + 1);
   private t: Uint32Array;
   private d = new Uint32Array(INITIAL_ROWS * 2);
+  /** Logical byte lengths (what the offsets say); bytes up to kDone/vDone are already copied. */
   private kLen = 0;
   private vLen = 0;
   private n = 0;
   private readonly tWords: number;
+
+  // Pending source ranges: consecutive rows taken from consecutive rows of one part have
+  // contiguous key and value bytes, so they are copied with one call when the range breaks.
+  private kSrc: Uint8Array | null = null;
+  private kFrom = 0;
+  private kTo = 0;
+  private kDone = 0;
+  private vSrc: Uint8Array | null = null;
+  private vFrom = 0;
+  private vTo = 0;
+  private vDone = 0;
 
   constructor(readonly dims: number) {
     this.tWords = 2 * dims;
@@ -38,7 +50,7 @@ export class OutputBuilder {
 
   /**
    * Appends one row: key bytes kd[ks..ke), value bytes vd[vs..ve), time words tw[to..to+2D),
-   * diff as low/high 32-bit words.
+   * diff as low/high 32-bit words. The source bytes must stay unchanged until `take`.
    */
   append(
     kd: Uint8Array, ks: number, ke: number,
@@ -48,15 +60,25 @@ export class OutputBuilder {
   ): void {
     const n = this.n;
     if (n + 1 >= this.kOff.length) this.growRows();
-    const kl = ke - ks;
-    const vl = ve - vs;
-    if (this.kLen + kl > this.kData.length) this.kData = grow(this.kData, this.kLen + kl);
-    if (this.vLen + vl > this.vData.length) this.vData = grow(this.vData, this.vLen + vl);
-    copyBytes(kd, ks, kl, this.kData, this.kLen);
-    this.kLen += kl;
+    if (kd === this.kSrc && ks === this.kTo) {
+      this.kTo = ke;
+    } else {
+      if (this.kSrc !== null) this.flushKeys();
+      this.kSrc = kd;
+      this.kFrom = ks;
+      this.kTo = ke;
+    }
+    this.kLen += ke - ks;
     this.kOff[n + 1] = this.kLen;
-    copyBytes(vd, vs, vl, this.vData, this.vLen);
-    this.vLen += vl;
+    if (vd === this.vSrc && vs === this.vTo) {
+      this.vTo = ve;
+    } else {
+      if (this.vSrc !== null) this.flushValues();
+      this.vSrc = vd;
+      this.vFrom = vs;
+      this.vTo = ve;
+    }
+    this.vLen += ve - vs;
     this.vOff[n + 1] = this.vLen;
     const tb = n * this.tWords;
     for (let j = 0; j < this.tWords; j++) this.t[tb + j] = tw[to + j];
@@ -70,6 +92,8 @@ export class OutputBuilder {
    * buffers the builder reuses: the caller must finish with them (encode) before the next append.
    */
   take(): PartColumns {
+    if (this.kSrc !== null) this.flushKeys();
+    if (this.vSrc !== null) this.flushValues();
     const n = this.n;
     const cols: PartColumns = {
       dims: this.dims,
@@ -84,7 +108,25 @@ export class OutputBuilder {
     this.n = 0;
     this.kLen = 0;
     this.vLen = 0;
+    this.kDone = 0;
+    this.vDone = 0;
+    this.kSrc = null;
+    this.vSrc = null;
     return cols;
+  }
+
+  private flushKeys(): void {
+    const len = this.kTo - this.kFrom;
+    if (this.kDone + len > this.kData.length) this.kData = grow(this.kData, this.kDone, this.kDone + len);
+    copyBytes(this.kSrc!, this.kFrom, len, this.kData, this.kDone);
+    this.kDone += len;
+  }
+
+  private flushValues(): void {
+    const len = this.vTo - this.vFrom;
+    if (this.vDone + len > this.vData.length) this.vData = grow(this.vData, this.vDone, this.vDone + len);
+    copyBytes(this.vSrc!, this.vFrom, len, this.vData, this.vDone);
+    this.vDone += len;
   }
 
   private growRows(): void {
@@ -104,11 +146,12 @@ export class OutputBuilder {
   }
 }
 
-function grow(a: Uint8Array, need: number): Uint8Array {
+/** A larger copy of the first `used` bytes of `a`, with room for at least `need`. */
+function grow(a: Uint8Array, used: number, need: number): Uint8Array {
   let cap = a.length * 2;
   while (cap < need) cap *= 2;
   const b = new Uint8Array(cap);
-  b.set(a);
+  b.set(a.subarray(0, used));
   return b;
 }
 

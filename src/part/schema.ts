@@ -60,7 +60,7 @@ export function schemaProblem(schema: Schema, dims: number): string | undefined 
 }
 
 function typeProblem(name: string, type: DataType, dims: number): string | undefined {
-  const got = String(type);
+  const got = typeName(type);
   switch (name) {
     case 'k':
     case 'v':
@@ -76,12 +76,21 @@ function typeProblem(name: string, type: DataType, dims: number): string | undef
       const list = type as FixedSizeList;
       if (list.listSize !== dims) return `field t is a list of ${list.listSize} coordinates, metadata says dims = ${dims}`;
       const child = list.children[0];
-      if (!isInt(child.type, 64, false)) return `field t has type ${got}, expected ${want}`;
+      if (child === undefined || !isInt(child.type, 64, false)) return `field t has type ${got}, expected ${want}`;
       if (child.nullable) return 'field t has nullable coordinates';
       return undefined;
     }
     default:
       return `unexpected field ${name}`;
+  }
+}
+
+/** A readable type name; malformed types (a list without a child) cannot always print themselves. */
+function typeName(type: DataType): string {
+  try {
+    return String(type);
+  } catch {
+    return Type[type.typeId] ?? `type ${type.typeId}`;
   }
 }
 

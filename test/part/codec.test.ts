@@ -1,4 +1,4 @@
-import { CompressionType, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { CompressionType, RecordBatchFileWriter, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { descEquals } from '../../src/model/description.js';
@@ -188,6 +188,16 @@ describe('record batches', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('reads a file with a schema and no record batches as an empty part', () => {
+    const schema = tableFromIPC(encodePart(columnsFromUpdates([], 3), metaOf(3))).schema;
+    const bytes = RecordBatchFileWriter.writeAll(new Table(schema)).toUint8Array(true);
+    expect(batchCompression(bytes)).toHaveLength(0);
+    const { meta, cols } = decodePart(bytes, 'none');
+    expect(meta.dims).toBe(3);
+    expect(cols.len).toBe(0);
+    expect(cols.kOffsets).toEqual(Int32Array.of(0));
   });
 
   it('writes exactly one record batch per part', () => {

@@ -69,13 +69,10 @@ const good2 = encodePart(columnsFromUpdates(updates, 2), metaOf(2));
 const binary = (): Data => makeData({ type: new Binary(), length: 3, nullCount: 0, valueOffsets: Int32Array.of(0, 1, 2, 3), data: enc('abc') });
 const u64 = (n = 3): Data => makeData({ type: new Uint64(), length: n, nullCount: 0, data: new BigUint64Array(n).fill(4n) });
 const i64 = (): Data => makeData({ type: new Int64(), length: 3, nullCount: 0, data: BigInt64Array.of(1n, 2n, 3n) });
-const fsl = (size: number, childNullable = false): Data =>
-  makeData({
-    type: new FixedSizeList(size, new Field('item', new Uint64(), childNullable)),
-    length: 3,
-    nullCount: 0,
-    child: u64(3 * size),
-  });
+const fsl = (size: number, childNullable = false): Data => {
+  const type = new FixedSizeList<Uint64>(size, new Field('item', new Uint64(), childNullable));
+  return makeData({ type, length: 3, nullCount: 0, child: u64(3 * size) as Data<Uint64> });
+};
 const field = (name: string, type: Data['type'], nullable = false): Field => new Field(name, type, nullable);
 const goodFields = (): Field[] => [field('k', new Binary()), field('v', new Binary()), field('t', new Uint64()), field('d', new Int64())];
 const goodColumns = (): Data[] => [binary(), binary(), u64(), i64()];
