@@ -24,6 +24,11 @@ export class PartFetcher {
   private readonly nextIndex: number[];
   /** The requested-but-not-taken part per run (at most one ahead). */
   private readonly slots: (Slot | undefined)[];
+  /**
+   * Prefetch candidates: (run, part index) in ascending keyLower order. Entries go stale when
+   * their part is requested on demand; stale ones are dropped when they reach the top.
+   */
+  private readonly candidates: Array<{ readonly run: number; readonly index: number; readonly lower: Uint8Array }> = [];
   private closed = false;
 
   constructor(
@@ -37,6 +42,7 @@ export class PartFetcher {
   ) {
     this.nextIndex = runs.map(() => 0);
     this.slots = runs.map(() => undefined);
+    for (let r = 0; r < runs.length; r++) this.offer(r);
   }
 
   private prefetchedBytes = 0;
@@ -63,18 +69,55 @@ export class PartFetcher {
 
   /** Starts prefetches while the budget allows. Call after every part switch. */
   pump(): void {
-    while (!this.closed) {
-      let best = -1;
-      for (let r = 0; r < this.runs.length; r++) {
-        if (this.slots[r] !== undefined || this.nextIndex[r] >= this.runs[r].parts.length) continue;
-        if (best < 0 || compareBytes(this.lowerOf(r), this.lowerOf(best)) < 0) best = r;
+    while (!this.closed && this.candidates.length > 0) {
+      const top = this.candidates[0];
+      if (this.slots[top.run] !== undefined || this.nextIndex[top.run] !== top.index) {
+        this.popCandidate();
+        continue;
       }
-      if (best < 0) return;
-      const size = partBytes(this.runs[best].parts[this.nextIndex[best]]);
+      const size = partBytes(this.runs[top.run].parts[top.index]);
       if (this.prefetchedBytes + size > this.prefetchCap || !this.pool.tryAcquire(size)) return;
+      this.popCandidate();
       this.prefetchedBytes += size;
-      this.request(best, true);
+      this.request(top.run, true);
     }
+  }
+
+  /** Makes run `r`'s next part a prefetch candidate, if it has one. */
+  private offer(r: number): void {
+    const index = this.nextIndex[r];
+    if (index >= this.runs[r].parts.length) return;
+    const p = this.runs[r].parts[index];
+    const heap = this.candidates;
+    heap.push({ run: r, index, lower: p.kind === 'hollow' ? p.keyLower : EMPTY });
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.before(heap[parent], heap[i])) break;
+      [heap[parent], heap[i]] = [heap[i], heap[parent]];
+      i = parent;
+    }
+  }
+
+  private popCandidate(): void {
+    const heap = this.candidates;
+    const last = heap.pop()!;
+    if (heap.length === 0) return;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heap.length) break;
+      const m = l + 1 < heap.length && this.before(heap[l + 1], heap[l]) ? l + 1 : l;
+      if (this.before(heap[i], heap[m])) break;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  }
+
+  private before(a: { run: number; lower: Uint8Array }, b: { run: number; lower: Uint8Array }): boolean {
+    const c = compareBytes(a.lower, b.lower);
+    return c < 0 || (c === 0 && a.run < b.run);
   }
 
   /** Stops prefetching; parts in flight are dropped when they arrive. */
@@ -86,11 +129,6 @@ export class PartFetcher {
       this.slots[r] = undefined;
       this.uncharge(slot);
     }
-  }
-
-  private lowerOf(r: number): Uint8Array {
-    const p = this.runs[r].parts[this.nextIndex[r]];
-    return p.kind === 'hollow' ? p.keyLower : EMPTY;
   }
 
   private request(r: number, prefetched: boolean): Slot {
@@ -116,6 +154,7 @@ export class PartFetcher {
 
   private consume(r: number, slot: Slot): LoadedPart {
     this.slots[r] = undefined;
+    this.offer(r);
     if (slot.prefetched) {
       // The part now sits in its run's own charge (the chunk's memory), not the prefetch budget.
       this.prefetchedBytes -= slot.charged;

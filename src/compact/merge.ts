@@ -29,6 +29,8 @@ const SAFE_HI = 0x100000;
 const SAFE_SUM = 2 ** 52;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
+/** First parts fetched at once when a chunk starts: enough to hide store latency, few enough for S3. */
+const INITIAL_FETCHES = 16;
 
 class Cursor {
   cols!: PartColumns;
@@ -154,7 +156,17 @@ export class ChunkMerge {
   }
 
   async run(): Promise<MergeResult> {
-    for (const c of this.cursors) if (await this.load(c)) this.push(c);
+    // Every run needs its first part before the first row can be emitted: fetch them together.
+    const ready = new Array<boolean>(this.cursors.length).fill(false);
+    let nextCursor = 0;
+    const loader = async () => {
+      while (nextCursor < this.cursors.length) {
+        const c = this.cursors[nextCursor++];
+        ready[c.run] = await this.load(c);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(INITIAL_FETCHES, this.cursors.length) }, loader));
+    for (const c of this.cursors) if (ready[c.run]) this.push(c);
     while (this.heap.length > 0) {
       this.output.checkpoint();
       const stalled = this.step();
