@@ -8,7 +8,7 @@ const rule = (from, forbidden, comment) => ({
   from: { path: layer(from) },
   to: { path: forbidden.map(layer).join('|') },
 });
-const UPPER = ['cli', 'service', 'client'];
+const UPPER = ['cli', 'service', 'client', 'loadgen'];
 
 module.exports = {
   forbidden: [
@@ -19,8 +19,9 @@ module.exports = {
     rule('config', ['part', 'blob', 'compact', 'wire', 'gen', ...UPPER], 'options are parsed below everything that uses them'),
     rule('compact', ['wire', 'gen', 'config', ...UPPER], 'the engine knows nothing of gRPC or the service'),
     rule('wire', ['part', 'blob', 'compact', 'config', ...UPPER], 'proto conversion only maps to the model'),
-    rule('client', ['compact', 'service', 'cli', 'config'], 'the writer library stands on its own'),
-    rule('service', ['cli'], 'the service never reaches up into the CLI'),
+    rule('client', ['compact', 'service', 'cli', 'config', 'loadgen'], 'the writer library stands on its own'),
+    rule('service', ['cli', 'loadgen'], 'the service never reaches up into the CLI'),
+    rule('loadgen', ['compact', 'service', 'cli', 'config'], 'the load generator is a client of the service'),
     {
       name: 'engine-without-grpc',
       comment: 'the compaction engine must run without gRPC (CLI --local, benchmarks)',

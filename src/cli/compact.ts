@@ -11,6 +11,7 @@ import type { CompactResponse } from '../model/batch.js';
 import { invalid } from '../model/errors.js';
 import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson } from '../wire/json.js';
 import { flagCommand, readAll, write } from './command.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
 import { BLOB_FLAG } from './shared.js';
 
 const DETAILS = `Reads one CompactRequest as JSON (proto3 canonical mapping) on standard input and prints
@@ -31,6 +32,7 @@ export const compactCommand = flagCommand({
     { name: 'memory-bound-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: memory bound of the merge', defaultText: `${DEFAULT_MEMORY_BOUND_BYTES / 2 ** 30}GiB` },
     { name: 'compression', type: 'string', valueName: 'none|zstd', help: 'with --local: output part body compression', defaultText: 'none' },
     { name: 'deadline-seconds', type: 'count', valueName: 'S', help: 'with --endpoint: give up after this many seconds' },
+    ...CLIENT_FLAGS,
   ],
   async run(flags, io) {
     const endpoint = flags.get('endpoint') as string | undefined;
@@ -41,7 +43,7 @@ export const compactCommand = flagCommand({
 
     let res: CompactResponse;
     if (endpoint !== undefined) {
-      const client = new CompactorClient(endpoint);
+      const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
       try {
         const deadline = flags.get('deadline-seconds') as number | undefined;
         res = await client.compact(req, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });

@@ -14,6 +14,7 @@ import { CompactdError } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
 import { compareUpdates, consolidate, type Update } from '../model/update.js';
 import { flagCommand, write } from './command.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
 import { BLOB_FLAG, withBlob } from './shared.js';
 
 /** Enough batches to pass the default skip heuristic on inputs alone (8). */
@@ -72,6 +73,7 @@ consolidation of every input update. Exits 1 when they differ.`,
     { name: 'batches', type: 'count', valueName: 'N', help: 'input batches', defaultText: String(DEFAULT_BATCHES) },
     { name: 'rows', type: 'count', valueName: 'N', help: 'new rows per batch', defaultText: String(DEFAULT_ROWS) },
     { name: 'keep', type: 'boolean', help: 'keep the inputs and the output in the store afterwards' },
+    ...CLIENT_FLAGS,
   ],
   async run(flags, io) {
     const endpoint = String(flags.get('endpoint') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`);
@@ -82,7 +84,7 @@ consolidation of every input update. Exits 1 when they differ.`,
     if (batchCount < 1 || rows < 1) throw new CompactdError('invalid', 'demo: --batches and --rows must be at least 1');
     const keep = flags.get('keep') === true;
 
-    const client = new CompactorClient(endpoint);
+    const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
     try {
       return await withBlob(flags, io.cwd, async (blob) => {
         const writer = new BatchWriter({ blob, shardId, dims: 1, targetPartBytes: DEMO_TARGET_PART_BYTES });

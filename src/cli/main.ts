@@ -10,12 +10,15 @@ import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
 import { compactCommand } from './compact.js';
 import { demoCommand } from './demo.js';
+import { healthCommand } from './health.js';
+import { loadgenCommand } from './loadgen.js';
+import { orphansCommand } from './orphans.js';
 import { readBatchCommand } from './read-batch.js';
 import { serveCommand } from './serve.js';
 import { writeBatchCommand } from './write-batch.js';
 
 /** Every command, in the order `compactd --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, writeBatchCommand, readBatchCommand, demoCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, orphansCommand, loadgenCommand];
 
 function version(): string {
   // package.json sits two levels above this module both in src/cli and in dist/cli.

@@ -18,6 +18,7 @@ import {
   type ClientUnaryCall,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { Buffer } from 'node:buffer';
 import type { CompactRequest, CompactResponse } from '../model/batch.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
 import type { ProtoGrpcType } from '../gen/compactd.js';
@@ -69,8 +70,15 @@ export function kindOfStatus(code: status): ErrorKind {
 export interface CompactorClientOptions {
   /** `host:port` or any gRPC target (`dns:///compactd.internal:50051` for several addresses). */
   readonly address: string;
-  /** Default: insecure (plain-text HTTP/2). */
+  /** Channel credentials; wins over `tls`. Default: `tls` when given, else plain-text HTTP/2. */
   readonly credentials?: ChannelCredentials;
+  /**
+   * TLS to the service: `ca` the PEM roots that sign the server certificate (default: the
+   * system's), `cert` and `key` the client certificate for mutual TLS.
+   */
+  readonly tls?: { readonly ca?: Uint8Array; readonly cert?: Uint8Array; readonly key?: Uint8Array };
+  /** Bearer token sent as `authorization: Bearer <token>` on every call (never logged). */
+  readonly token?: string;
   /** `round_robin` spreads calls over every address the target resolves to. Default: pick_first. */
   readonly loadBalancing?: 'pick_first' | 'round_robin';
   /** Extra channel options, merged over the defaults. */
@@ -103,6 +111,7 @@ export class CompactorClient {
   private readonly retries: number;
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
+  private readonly token: string | undefined;
 
   constructor(opts: CompactorClientOptions | string) {
     const o: CompactorClientOptions = typeof opts === 'string' ? { address: opts } : opts;
@@ -116,13 +125,17 @@ export class CompactorClient {
         : {}),
       ...o.channelOptions,
     };
-    const creds = o.credentials ?? grpcCredentials.createInsecure();
+    const creds = o.credentials ?? (o.tls ? tlsCredentials(o.tls) : grpcCredentials.createInsecure());
     this.compactor = new proto.compactd.v1.Compactor(o.address, creds, channelOptions);
     // The Admin client shares the Compactor's channel.
     this.admin = new proto.compactd.v1.Admin(o.address, creds, { ...channelOptions, channelOverride: this.compactor.getChannel() });
     this.retries = o.retries ?? DEFAULT_RETRIES;
     this.backoffInitialMs = o.backoffInitialMs ?? DEFAULT_BACKOFF_INITIAL_MS;
     this.backoffMaxMs = o.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
+    if (o.token !== undefined && !/^[\x21-\x7e]+$/.test(o.token)) {
+      throw new CompactdError('invalid', 'bearer token must be non-empty printable ASCII without spaces');
+    }
+    this.token = o.token;
   }
 
   /**
@@ -166,12 +179,18 @@ export class CompactorClient {
     this.compactor.close();
   }
 
+  private metadata(): Metadata {
+    const md = new Metadata();
+    if (this.token !== undefined) md.set('authorization', `Bearer ${this.token}`);
+    return md;
+  }
+
   private async call<Req, Res>(method: UnaryMethod<Req, Res>, arg: Req, opts: CallOptions): Promise<Res> {
     const deadline = opts.deadlineMs === undefined ? undefined : Date.now() + opts.deadlineMs;
     const retries = opts.retries ?? this.retries;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await once(method, arg, deadline, opts.signal);
+        return await once(method, arg, this.metadata(), deadline, opts.signal);
       } catch (err) {
         const code = ((err as CompactdError).cause as ServiceError | undefined)?.code;
         if (attempt >= retries || code === undefined || !RETRYABLE.has(code)) throw err;
@@ -185,11 +204,25 @@ export class CompactorClient {
   }
 }
 
-function once<Req, Res>(method: UnaryMethod<Req, Res>, arg: Req, deadline: number | undefined, signal?: AbortSignal): Promise<Res> {
+function tlsCredentials(tls: NonNullable<CompactorClientOptions['tls']>): ChannelCredentials {
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new CompactdError('invalid', 'a TLS client certificate needs its key (and the key its certificate)');
+  }
+  const buf = (b: Uint8Array | undefined) => (b === undefined ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return grpcCredentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+}
+
+function once<Req, Res>(
+  method: UnaryMethod<Req, Res>,
+  arg: Req,
+  metadata: Metadata,
+  deadline: number | undefined,
+  signal?: AbortSignal,
+): Promise<Res> {
   if (signal?.aborted) return Promise.reject(new CompactdError('cancelled', 'call cancelled before it started', { cause: signal.reason }));
   return new Promise<Res>((resolve, reject) => {
     const onAbort = () => call.cancel();
-    const call = method(arg, new Metadata(), deadline === undefined ? {} : { deadline: new Date(deadline) }, (err, value) => {
+    const call = method(arg, metadata, deadline === undefined ? {} : { deadline: new Date(deadline) }, (err, value) => {
       signal?.removeEventListener('abort', onAbort);
       if (err) reject(fromServiceError(err));
       else resolve(value as Res);

@@ -6,7 +6,7 @@
  */
 import type { Blob } from '../blob/blob.js';
 import type { CompactRequest, CompactStats, HollowBatch, Run } from '../model/batch.js';
-import { emptyStats } from '../model/batch.js';
+import { emptyStats, partBytes } from '../model/batch.js';
 import { CompactdError, internal } from '../model/errors.js';
 import { newCompactionPrefix } from '../model/keys.js';
 import { ensureCodecs } from '../part/codecs.js';
@@ -54,6 +54,7 @@ export async function compact(req: CompactRequest, deps: CompactDeps): Promise<C
     for (const chunk of plan.chunks) {
       const r = await mergeChunk(req, dims, chunk, plan.runBudget, deps, sink, memory);
       inputDiffSum += r.diffSum;
+      if (r.memoryViolation) stats.memoryViolations++;
       stats.inputUpdates += r.rowsIn;
       stats.inputBytes += r.bytesIn;
     }
@@ -87,6 +88,8 @@ interface ChunkResult {
   readonly rowsIn: number;
   readonly bytesIn: number;
   readonly diffSum: bigint;
+  /** A chunk planned within the run budget held more than it (parts decoded larger than encoded). */
+  readonly memoryViolation: boolean;
 }
 
 async function mergeChunk(
@@ -101,14 +104,15 @@ async function mergeChunk(
   const target = deps.config.targetPartBytes;
   // What the chunk's runs are not charged is shared by prefetching and extra uploads.
   const pool = new BytePool(Math.max(0, runBudget - chunk.memoryBytes));
-  const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, signal: deps.signal };
+  const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, maxDecodedBytes: deps.config.memoryBoundBytes, signal: deps.signal };
   let bytesIn = 0;
   let diffSum = 0n;
+  memory.startWindow();
   const fetcher = new PartFetcher(
     chunk.runs,
     async (run, index) => {
       const p = await loadPart(ctx, run, index);
-      bytesIn += p.bytes;
+      bytesIn += partBytes(run.parts[index]);
       diffSum += p.diffSum;
       return p;
     },
@@ -142,7 +146,9 @@ async function mergeChunk(
   fetcher.pump();
   try {
     const { rowsIn } = await merge.run();
-    return { rowsIn, bytesIn, diffSum };
+    // The plan charges encoded sizes; compressed parts decode larger and can push a chunk planned
+    // within budget over it. That is a violation too, found only once the parts are read.
+    return { rowsIn, bytesIn, diffSum, memoryViolation: chunk.memoryBytes <= runBudget && memory.windowPeak > runBudget };
   } finally {
     fetcher.close();
   }

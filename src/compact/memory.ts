@@ -10,10 +10,21 @@
 export class MemoryAccount {
   private current = 0;
   private peakBytes = 0;
+  private windowPeakBytes = 0;
 
   charge(bytes: number): void {
     this.current += bytes;
     if (this.current > this.peakBytes) this.peakBytes = this.current;
+    if (this.current > this.windowPeakBytes) this.windowPeakBytes = this.current;
+  }
+
+  /** Starts a new window (one chunk): `windowPeak` is the peak since. */
+  startWindow(): void {
+    this.windowPeakBytes = this.current;
+  }
+
+  get windowPeak(): number {
+    return this.windowPeakBytes;
   }
 
   release(bytes: number): void {

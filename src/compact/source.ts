@@ -9,7 +9,7 @@ import { isMinimum, type Antichain } from '../model/antichain.js';
 import { descEquals, formatDesc } from '../model/description.js';
 import { CompactdError, dataLoss } from '../model/errors.js';
 import { objectKey } from '../model/keys.js';
-import type { PartColumns } from '../part/columns.js';
+import { columnsBytes, type PartColumns } from '../part/columns.js';
 import { decodePart } from '../part/decode.js';
 import { checkOrdered, compareRows } from '../part/validate.js';
 import type { PlannedRun } from './plan.js';
@@ -20,7 +20,7 @@ export interface LoadedPart {
   readonly rows: Int32Array | null;
   /** Rows the merge will read. */
   readonly count: number;
-  /** Bytes charged to memory while the part is held. */
+  /** Bytes charged to memory while the part is held: what it holds decoded (at least its encoded size). */
   readonly bytes: number;
   /** Σd over the rows the merge will read. */
   readonly diffSum: bigint;
@@ -32,6 +32,8 @@ export interface SourceContext {
   readonly blob: Blob;
   readonly shardId: string;
   readonly dims: number;
+  /** A compressed part that decodes to more than this is refused before decompressing. */
+  readonly maxDecodedBytes: number;
   readonly signal?: AbortSignal;
 }
 
@@ -58,7 +60,8 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
     }
   }
 
-  const { meta, cols } = decodePart(bytes, name);
+  // Only expansion is refused: an uncompressed part decodes to views of bytes already held.
+  const { meta, cols } = decodePart(bytes, name, { maxDecodedBytes: Math.max(ctx.maxDecodedBytes, bytes.byteLength) });
   if (meta.dims !== ctx.dims) {
     throw dataLoss(`part ${name} has ${meta.dims}-dimensional times, but the request has ${ctx.dims}`);
   }
@@ -78,7 +81,9 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
   if (!run.sorted) rows = sortRows(cols, rows);
 
   const count = rows === null ? cols.len : rows.length;
-  return { cols, rows, count, bytes: bytes.byteLength, diffSum: sumDiffs(cols, rows), name };
+  // Compressed parts hold more decoded than their encoded size; uncompressed ones are views of it.
+  const held = Math.max(bytes.byteLength, columnsBytes(cols));
+  return { cols, rows, count, bytes: held, diffSum: sumDiffs(cols, rows), name };
 }
 
 function beyondRow(f: Antichain, t: BigUint64Array, base: number, dims: number): boolean {

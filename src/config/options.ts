@@ -10,7 +10,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { CompactdError } from '../model/errors.js';
+import { MAX_PART_KEY_CHARS } from '../model/keys.js';
 import { envName, type EnvSnapshot } from './env.js';
+import { parseFaultSpec } from './faults.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -54,6 +56,15 @@ export const DEFAULT_MAX_PARTS = 1_000_000;
 export const DEFAULT_MAX_DIMS = 16;
 /** Uncompressed parts are readable by every Arrow reader without registering codecs. */
 export const DEFAULT_COMPRESSION = 'none';
+/** The blob layer's own default budget: an outage longer than this is reported as UNAVAILABLE. */
+export const DEFAULT_BLOB_RETRY_SECONDS = 30;
+/**
+ * Checking that a frontier is an antichain compares every pair of its elements: 1024 elements
+ * cost about a million comparisons (milliseconds); real frontiers have a handful.
+ */
+export const DEFAULT_MAX_ANTICHAIN_ELEMENTS = 1024;
+/** CONTRACT.md section 5 allows part keys of up to 512 characters; a deployment may allow fewer. */
+export const DEFAULT_MAX_KEY_CHARS = 512;
 
 /** One compaction per core keeps every core busy without time-slicing between compactions. */
 export function defaultWorkers(): number {
@@ -92,6 +103,23 @@ export interface ServeOptions extends RuntimeConfig {
   readonly maxParts: number;
   readonly maxDims: number;
   readonly compression: Compression;
+  /** How long a failing blob request is retried before the compaction fails with UNAVAILABLE. */
+  readonly blobRetrySeconds: number;
+  /** Longest part key accepted in a request (at most the contract's 512). */
+  readonly maxKeyChars: number;
+  /** Most elements of one antichain in a request. */
+  readonly maxAntichainElements: number;
+  /** PEM files of the gRPC port's TLS certificate chain and key; '' for plain text. */
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  /** PEM file of the CAs client certificates must chain to (mutual TLS); '' for none. */
+  readonly tlsClientCa: string;
+  /** File holding the bearer token Compactor calls must present; '' for no authentication. */
+  readonly authTokenFile: string;
+  /** File holding the bearer token Admin calls must present; '' to guard Admin like Compactor. */
+  readonly adminTokenFile: string;
+  /** Testing only: a fault-injection spec for the blob store (faults.ts); '' for none. */
+  readonly blobFaults: string;
 }
 
 type Value = number | string | boolean;
@@ -101,7 +129,7 @@ export interface OptionSpec {
   /** Kebab-case flag name without dashes: `queue-size`. */
   readonly flag: string;
   readonly key: keyof ServeOptions;
-  readonly type: 'integer' | 'size' | 'seconds' | 'boolean' | 'choice' | 'text' | 'url';
+  readonly type: 'integer' | 'size' | 'seconds' | 'boolean' | 'choice' | 'text' | 'url' | 'file' | 'faults';
   /** Smallest accepted value (numbers). */
   readonly min?: number;
   /** Largest accepted value (numbers). */
@@ -114,6 +142,11 @@ export interface OptionSpec {
   readonly defaultText?: string;
   /** Changeable at runtime through Admin.UpdateConfig. */
   readonly runtime: boolean;
+  /**
+   * False for options that only a command-line flag may set, never the environment: a variable
+   * left in a deployment's environment must not silently switch them on.
+   */
+  readonly fromEnv?: boolean;
   readonly help: string;
 }
 
@@ -141,6 +174,15 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'max-parts', key: 'maxParts', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_PARTS, runtime: false, help: 'most parts across the inputs of one request (else RESOURCE_EXHAUSTED)' },
   { flag: 'max-dims', key: 'maxDims', type: 'integer', min: 1, max: 1024, defaultValue: DEFAULT_MAX_DIMS, runtime: false, help: 'most timestamp coordinates (else RESOURCE_EXHAUSTED)' },
   { flag: 'compression', key: 'compression', type: 'choice', choices: COMPRESSIONS, defaultValue: DEFAULT_COMPRESSION, runtime: false, help: 'body compression of output parts' },
+  { flag: 'blob-retry-seconds', key: 'blobRetrySeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_BLOB_RETRY_SECONDS, runtime: false, help: 'how long a failing blob store request is retried before the compaction fails with UNAVAILABLE' },
+  { flag: 'max-key-chars', key: 'maxKeyChars', type: 'integer', min: 1, max: MAX_PART_KEY_CHARS, defaultValue: DEFAULT_MAX_KEY_CHARS, runtime: false, help: 'longest part key a request may name (else INVALID_ARGUMENT)' },
+  { flag: 'max-antichain-elements', key: 'maxAntichainElements', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_ANTICHAIN_ELEMENTS, runtime: false, help: 'most elements of one frontier in a request (else RESOURCE_EXHAUSTED); checking one costs their square' },
+  { flag: 'tls-cert', key: 'tlsCert', type: 'file', defaultValue: '', defaultText: 'none (plain text)', runtime: false, help: 'PEM certificate chain of the gRPC port; with --tls-key turns TLS on' },
+  { flag: 'tls-key', key: 'tlsKey', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM private key of --tls-cert' },
+  { flag: 'tls-client-ca', key: 'tlsClientCa', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)' },
+  { flag: 'auth-token-file', key: 'authTokenFile', type: 'file', defaultValue: '', defaultText: 'none (no authentication)', runtime: false, help: 'file holding the token Compactor calls must send as "authorization: Bearer <token>" (else UNAUTHENTICATED)' },
+  { flag: 'admin-token-file', key: 'adminTokenFile', type: 'file', defaultValue: '', defaultText: 'none (Admin guarded like Compactor)', runtime: false, help: 'file holding the token Admin calls must send; the ordinary token gets PERMISSION_DENIED there' },
+  { flag: 'blob-faults', key: 'blobFaults', type: 'faults', defaultValue: '', defaultText: 'none', runtime: false, fromEnv: false, help: 'TESTING ONLY: inject blob store failures and latency (docs/guarantees.md); flag only, never read from the environment' },
 ] satisfies OptionSpec[]);
 
 const BY_FLAG = new Map(OPTIONS.map((o) => [o.flag, o]));
@@ -168,6 +210,10 @@ function expectation(spec: OptionSpec): string {
       return 'expected a non-empty value';
     case 'url':
       return 'expected a URL such as file:///abs/dir or s3://bucket/prefix';
+    case 'file':
+      return 'expected a file path';
+    case 'faults':
+      return 'expected a fault spec such as errorRate=0.1&latencyMs=5&ops=get,set';
   }
 }
 
@@ -220,6 +266,16 @@ function parseText(source: string, spec: OptionSpec, raw: string): Value {
       return text;
     case 'url':
       if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/./.test(text)) throw bad(source, spec, raw);
+      return text;
+    case 'file':
+      if (text === '' || /[\0\r\n]/.test(text)) throw bad(source, spec, raw);
+      return text;
+    case 'faults':
+      try {
+        parseFaultSpec(text);
+      } catch (err) {
+        throw new CompactdError('invalid', `${source}: ${(err as Error).message}`);
+      }
       return text;
   }
 }
@@ -307,14 +363,25 @@ export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}
   for (const spec of OPTIONS) {
     const given = flags.get(spec.flag);
     const envVar = envName(spec.flag);
-    const envRaw = env[envVar];
+    const envRaw = spec.fromEnv === false ? undefined : env[envVar];
     if (given) out[spec.key] = parseText(given.source, spec, given.raw);
     else if (envRaw !== undefined && envRaw !== '') out[spec.key] = parseText(envVar, spec, envRaw);
     else out[spec.key] = typeof spec.defaultValue === 'function' ? spec.defaultValue() : spec.defaultValue;
   }
   // The default concurrency follows the worker count actually configured, not the core count.
   if (!flags.has('concurrency-limit') && !env[envName('concurrency-limit')]) out.concurrencyLimit = out.workers;
+  checkCombinations(out as unknown as ServeOptions);
   return Object.freeze(out) as unknown as ServeOptions;
+}
+
+/** Options that only make sense together. */
+function checkCombinations(o: ServeOptions): void {
+  if ((o.tlsCert === '') !== (o.tlsKey === '')) {
+    throw new CompactdError('invalid', '--tls-cert and --tls-key: give both (TLS) or neither (plain text)');
+  }
+  if (o.tlsClientCa !== '' && o.tlsCert === '') {
+    throw new CompactdError('invalid', '--tls-client-ca: mutual TLS needs --tls-cert and --tls-key too');
+  }
 }
 
 /** The RuntimeConfig subset of serve options. */
@@ -373,7 +440,7 @@ export function serveHelp(): string {
 export function configurationMarkdown(): string {
   const rows = OPTIONS.map(
     (o) =>
-      `| \`--${o.flag}\` | \`${envName(o.flag)}\` | ${defaultText(o).replace(/^(.*)$/, o.defaultText ? '$1' : '`$1`')} | ${o.runtime ? 'yes' : 'no'} | ${o.help} |`,
+      `| \`--${o.flag}\` | ${o.fromEnv === false ? '(flag only)' : `\`${envName(o.flag)}\``} | ${defaultText(o).replace(/^(.*)$/, o.defaultText ? '$1' : '`$1`')} | ${o.runtime ? 'yes' : 'no'} | ${o.help} |`,
   );
   return [
     '| flag | environment | default | runtime | meaning |',

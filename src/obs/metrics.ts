@@ -43,6 +43,8 @@ export interface Metrics {
   readonly blobErrors: Counter<'op'>;
   readonly blobSeconds: Histogram<'op'>;
   readonly blobBytes: Counter<'op'>;
+  readonly blobRetries: Counter<'op'>;
+  readonly authRefused: Counter<'service' | 'code'>;
 }
 
 export interface MetricsOptions {
@@ -103,6 +105,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       registers,
     }),
     blobBytes: blobCounter('compactd_blob_bytes_total', 'Bytes moved by blob store requests, by operation'),
+    blobRetries: blobCounter('compactd_blob_retries_total', 'Blob store attempts that failed transiently and were retried, by operation'),
+    authRefused: new Counter({
+      name: 'compactd_auth_refused_total',
+      help: 'Calls refused by authentication (code UNAUTHENTICATED) or authorization (PERMISSION_DENIED), by service',
+      labelNames: ['service', 'code'] as const,
+      registers,
+    }),
   };
 }
 

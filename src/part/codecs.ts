@@ -59,6 +59,42 @@ export function codecsRegistered(): boolean {
   return registered;
 }
 
+/**
+ * The decoded bytes the part being decoded may still take. Decoding is synchronous, so one
+ * module-level budget set around it by `withDecompressionBudget` cannot be shared by two parts.
+ */
+let budget = Infinity;
+
+/** Thrown by a decoder when the frame would take the part past its decompression budget. */
+export class DecompressionBudgetExceeded extends Error {
+  constructor(readonly claimed: number) {
+    super(`compressed buffer claims ${claimed} bytes, over the part's decoded-size budget`);
+    this.name = 'DecompressionBudgetExceeded';
+  }
+}
+
+/**
+ * Runs `f` (a synchronous decode) with at most `bytes` of decompressed output allowed across
+ * every buffer it decompresses; a frame that would pass it throws DecompressionBudgetExceeded
+ * before anything is allocated. The check reads the frames' own size fields, because the
+ * uncompressed-length prefix Arrow puts before each buffer cannot be trusted (some writers store
+ * the compressed length there).
+ */
+export function withDecompressionBudget<T>(bytes: number, f: () => T): T {
+  const saved = budget;
+  budget = bytes;
+  try {
+    return f();
+  } finally {
+    budget = saved;
+  }
+}
+
+function spend(capacity: number): void {
+  if (capacity > budget) throw new DecompressionBudgetExceeded(capacity);
+  budget -= capacity;
+}
+
 /** Compresses `src` into one zstd frame (with its content size in the header). */
 export function zstdEncode(src: Uint8Array): Uint8Array {
   return zstdCompress(src, ZSTD_LEVEL);
@@ -75,6 +111,7 @@ export function zstdDecode(src: Uint8Array): Uint8Array {
   const { contentSize, bound } = zstdFrameSizes(src);
   const capacity = contentSize ?? bound;
   if (capacity > MAX_DECOMPRESSED_BYTES) throw new Error(`zstd frame claims ${capacity} bytes, above the limit`);
+  spend(capacity);
   // With a content size in the header, zstd-wasm allocates exactly that; without one it uses
   // defaultHeapSize, which the block walk made an upper bound.
   const out = zstdDecompress(src, { defaultHeapSize: Math.max(capacity, 1) });
@@ -139,6 +176,7 @@ export function lz4Decode(src: Uint8Array): Uint8Array {
   }
   const capacity = contentSize ?? bound;
   if (capacity > MAX_DECOMPRESSED_BYTES) throw new Error(`LZ4 frame claims ${capacity} bytes, above the limit`);
+  spend(capacity);
 
   // Pass 2: decode into one buffer, so linked blocks can reference earlier output.
   const dst = new Uint8Array(capacity);

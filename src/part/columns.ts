@@ -33,3 +33,10 @@ export interface DecodedPart {
   readonly meta: PartMeta;
   readonly cols: PartColumns;
 }
+
+/** The bytes the columns occupy in memory (what a decoded part holds). */
+export function columnsBytes(cols: PartColumns): number {
+  return (
+    cols.kOffsets.byteLength + cols.kData.byteLength + cols.vOffsets.byteLength + cols.vData.byteLength + cols.t.byteLength + cols.d.byteLength
+  );
+}

@@ -21,7 +21,7 @@ import {
   type Schema,
 } from 'apache-arrow';
 import { CompactdError, dataLoss, internal } from '../model/errors.js';
-import { codecsRegistered } from './codecs.js';
+import { codecsRegistered, DecompressionBudgetExceeded, withDecompressionBudget } from './codecs.js';
 import type { DecodedPart, PartColumns } from './columns.js';
 import { verifyFooter, verifyRecordBatch, type FileBlock, type NodeLayout } from './ipcfile.js';
 import { META_KEY, decodeMeta } from './meta.js';
@@ -32,12 +32,21 @@ const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31];
 /** Leading magic + padding, then the trailing footer length (int32) + magic. */
 const FILE_OVERHEAD = 8 + 4 + 6;
 
+export interface DecodeOptions {
+  /**
+   * Refuse (kind `exhausted`) a part whose buffers would take more than this many bytes once
+   * decoded, before decompressing anything: a few KiB of ZSTD can claim a GiB.
+   */
+  readonly maxDecodedBytes?: number;
+}
+
 /**
  * Decodes a part. `name` (the part's key, or a description of an inline part) appears in every
- * error message. Throws `data_loss` for any malformed input (see the module comment), and
- * `internal` when the part is compressed but `ensureCodecs()` has not completed in this thread.
+ * error message. Throws `data_loss` for any malformed input (see the module comment), `exhausted`
+ * when the part decodes to more than `opts.maxDecodedBytes`, and `internal` when the part is
+ * compressed but `ensureCodecs()` has not completed in this thread.
  */
-export function decodePart(bytes: Uint8Array, name: string): DecodedPart {
+export function decodePart(bytes: Uint8Array, name: string, opts: DecodeOptions = {}): DecodedPart {
   const fail = (why: string, cause?: unknown): CompactdError => dataLoss(`part ${name}: ${why}`, cause);
   const size = bytes.length;
   if (size < FILE_OVERHEAD || !hasMagic(bytes, 0) || !hasMagic(bytes, size - MAGIC.length)) {
@@ -76,19 +85,39 @@ export function decodePart(bytes: Uint8Array, name: string): DecodedPart {
   try {
     const n = blocks.length;
     if (reader.numRecordBatches !== n) throw new Error('footer record batch count changed');
-    for (let i = 0; i < n; i++) {
-      verifyRecordBatch(input, blocks[i], layout);
-      const batch = reader.readRecordBatch(i);
-      if (batch === null) throw new Error(`record batch ${i} of ${n} is missing`);
-      batches.push(batch);
-    }
+    const limit = opts.maxDecodedBytes ?? Infinity;
+    let decoded = 0;
+    for (const block of blocks) decoded += verifyRecordBatch(input, block, layout);
+    if (decoded > limit) throw tooLarge(name, decoded, limit);
+    withDecompressionBudget(limit, () => {
+      for (let i = 0; i < n; i++) {
+        const batch = reader.readRecordBatch(i);
+        if (batch === null) throw new Error(`record batch ${i} of ${n} is missing`);
+        batches.push(batch);
+      }
+    });
   } catch (err) {
+    if (err instanceof CompactdError) throw err;
+    const over = findCause(err, DecompressionBudgetExceeded);
+    if (over !== undefined) throw tooLarge(name, over.claimed, opts.maxDecodedBytes ?? Infinity);
     if (/codec not found/i.test(message(err)) && !codecsRegistered()) {
       throw internal(`part ${name} is compressed; call ensureCodecs() before decoding`, err);
     }
     throw fail(`cannot read record batch: ${message(err)}`, err);
   }
   return { meta, cols: columnsFromBatches(batches, meta.dims, name) };
+}
+
+function tooLarge(name: string, bytes: number, limit: number): CompactdError {
+  return new CompactdError('exhausted', `part ${name} decodes to ${bytes} bytes or more, over the limit of ${limit}`);
+}
+
+/** `err` or one of its causes that is an instance of `type` (apache-arrow may wrap codec errors). */
+function findCause<T extends Error>(err: unknown, type: new (...args: never[]) => T): T | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof type) return e;
+  }
+  return undefined;
 }
 
 /** The field nodes of a record batch of `schema` (already checked to be a part schema). */

@@ -225,8 +225,10 @@ export interface NodeLayout {
  * Checks the record batch message of `block` in the file `bytes`: its flatbuffer, that it is a
  * record batch whose body lies inside the file, that its length and every field node's length
  * agree with `layout`, that no node has nulls, and that every buffer lies inside the body.
+ * Returns the bytes the body's buffers take once decoded: for a compressed body, the sum of the
+ * uncompressed lengths each buffer declares in its 8-byte prefix (known before decompressing).
  */
-export function verifyRecordBatch(bytes: Uint8Array, block: FileBlock, layout: NodeLayout): void {
+export function verifyRecordBatch(bytes: Uint8Array, block: FileBlock, layout: NodeLayout): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = block.offset;
   let metaLength = view.getInt32(pos, true);
@@ -249,7 +251,7 @@ export function verifyRecordBatch(bytes: Uint8Array, block: FileBlock, layout: N
   keyValues(fb, message, MESSAGE_CUSTOM_METADATA);
   const batch = fb.optionalTable(message, MESSAGE_HEADER);
   if (batch === 0) throw new Error('record batch message has no header');
-  fb.optionalTable(batch, BATCH_COMPRESSION);
+  const compressed = fb.optionalTable(batch, BATCH_COMPRESSION) !== 0;
   fb.vector(batch, BATCH_VARIADIC_COUNTS, 8);
 
   const lengthField = fb.field(batch, BATCH_LENGTH);
@@ -268,10 +270,20 @@ export function verifyRecordBatch(bytes: Uint8Array, block: FileBlock, layout: N
   }
 
   const buffers = fb.vector(batch, BATCH_BUFFERS, BUFFER_SIZE);
+  const bodyStart = block.offset + block.metaDataLength;
+  let decoded = 0;
   for (let i = 0; i < buffers.length; i++) {
     const p = buffers.start + i * BUFFER_SIZE;
     const offset = fb.i64(p);
     const length = fb.i64(p + 8);
     if (offset < 0 || length < 0 || offset + length > bodyLength) throw new Error(`buffer ${i} lies outside the record batch body`);
+    if (!compressed || length < 8) {
+      decoded += length;
+    } else {
+      // A compressed buffer starts with its uncompressed length as int64; -1 means stored raw.
+      const declared = Number(view.getBigInt64(bodyStart + offset, true));
+      decoded += declared === -1 ? length - 8 : Math.max(0, declared);
+    }
   }
+  return decoded;
 }

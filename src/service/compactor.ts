@@ -101,7 +101,10 @@ async function compactCall(
   const untrack = ctx.track(abort);
   try {
     if (!ctx.accepting()) throw shuttingDown();
+    // Before decoding: the decoder's antichain check is quadratic in a frontier's size.
+    checkAntichainSizes(call.request, ctx.options.maxAntichainElements);
     const req: CompactRequest = { ...compactRequestFromProto(call.request), requestId };
+    checkKeyLengths(req, ctx.options.maxKeyChars);
     validateRequest(req, engineLimits(ctx.options));
     const size = requestSize(req);
     const cfg = ctx.config();
@@ -151,6 +154,37 @@ async function compactCall(
   }
 }
 
+function checkKeyLength(key: string, max: number, where: string): void {
+  if (key.length > max) throw new CompactdError('invalid', `${where}: part key is ${key.length} characters, over the limit of ${max} (--max-key-chars)`);
+}
+
+/** Enforces --max-antichain-elements on the raw message (malformed shapes are left to the decoder). */
+function checkAntichainSizes(raw: unknown, max: number): void {
+  const checkDesc = (desc: unknown, where: string) => {
+    if (typeof desc !== 'object' || desc === null) return;
+    for (const name of ['lower', 'upper', 'since'] as const) {
+      const elements = (desc as Record<string, { elements?: unknown } | null | undefined>)[name]?.elements;
+      if (Array.isArray(elements) && elements.length > max) {
+        throw new CompactdError('exhausted', `${where}.${name} has ${elements.length} elements, over the limit of ${max} (--max-antichain-elements)`);
+      }
+    }
+  };
+  const r = raw as { desc?: unknown; inputs?: unknown } | null;
+  checkDesc(r?.desc, 'desc');
+  if (Array.isArray(r?.inputs)) r.inputs.forEach((b: unknown, i: number) => checkDesc((b as { desc?: unknown } | null)?.desc, `inputs[${i}].desc`));
+}
+
+/** Enforces --max-key-chars (the contract's own 512 is checked by the engine's validation). */
+function checkKeyLengths(req: CompactRequest, max: number): void {
+  req.inputs.forEach((b, i) =>
+    b.runs.forEach((r, j) =>
+      r.parts.forEach((p, k) => {
+        if (p.kind === 'hollow') checkKeyLength(p.key, max, `inputs[${i}].runs[${j}].parts[${k}]`);
+      }),
+    ),
+  );
+}
+
 /**
  * Refusals by admission (disabled, queue full) have their own counters. A stop the request's own
  * abort handle caused is a timeout (deadline) or a cancellation (client gone, shutdown).
@@ -196,6 +230,7 @@ async function deletePartsCall(
   try {
     if (!ctx.accepting()) throw shuttingDown();
     const req = deletePartsRequestFromProto(call.request);
+    req.keys.forEach((key, i) => checkKeyLength(key, ctx.options.maxKeyChars, `keys[${i}]`));
     // Check every key before deleting any: a refused request changes nothing.
     for (const key of req.keys) {
       if (!isServiceKey(key)) {

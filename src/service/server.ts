@@ -12,12 +12,13 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadPackageDefinition, Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { loadPackageDefinition, Server, type ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Blob } from '../blob/blob.js';
 import { MeteredBlob } from '../blob/metered.js';
-import { openBlob, parseBlobUrl, redactBlobUrl } from '../blob/url.js';
+import { parseBlobUrl, redactBlobUrl } from '../blob/url.js';
+import { parseFaultSpec } from '../config/faults.js';
 import { runtimeConfigOf, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import { createRootLogger, type Logger } from '../obs/log.js';
@@ -27,7 +28,9 @@ import { loadCompactdPackage } from '../wire/load.js';
 import type { RequestAbort } from './abort.js';
 import { adminHandlers, LiveConfig } from './admin.js';
 import { Admission } from './admission.js';
+import { AccessControl, guardHandlers, serverCredentials } from './auth.js';
 import { compactorHandlers } from './compactor.js';
+import { openServiceStore } from './store.js';
 import { WorkerPool } from './workers.js';
 
 export type ServerState = 'starting' | 'serving' | 'draining' | 'stopped';
@@ -67,6 +70,8 @@ export class CompactdServer {
     private readonly blob: Blob,
     private readonly pool: WorkerPool,
     metrics: Metrics,
+    access: AccessControl,
+    private readonly credentials: ServerCredentials,
   ) {
     this.metrics = metrics;
     this.config = new LiveConfig(runtimeConfigOf(options), () => this.admission.pump());
@@ -81,7 +86,7 @@ export class CompactdServer {
     const proto = loadPackageDefinition(pkg.packageDefinition) as unknown as ProtoGrpcType;
     this.grpc.addService(
       proto.compactd.v1.Compactor.service as ServiceDefinition,
-      compactorHandlers({
+      guardHandlers(compactorHandlers({
         options,
         log,
         metrics,
@@ -91,9 +96,13 @@ export class CompactdServer {
         config: () => this.config.get(),
         accepting: () => this.current === 'serving',
         track: (abort) => this.track(abort),
-      }),
+      }), 'compactor', access, log, metrics),
     );
-    this.grpc.addService(proto.compactd.v1.Admin.service as ServiceDefinition, adminHandlers(this.config, log));
+    this.grpc.addService(
+      proto.compactd.v1.Admin.service as ServiceDefinition,
+      guardHandlers(adminHandlers(this.config, log), 'admin', access, log, metrics),
+    );
+    // Health and reflection stay unauthenticated: probes carry no secrets and neither reveals data.
     this.health.addToServer(this.grpc);
     new ReflectionService(pkg.packageDefinition).addToServer(this.grpc);
 
@@ -126,13 +135,24 @@ export class CompactdServer {
     if (parseBlobUrl(options.blob).kind === 'memory') {
       throw new CompactdError('invalid', '--blob: mem:// stores are not shared between worker threads; use file:// or s3://');
     }
+    // Secrets and certificates are read before anything starts, so a bad file fails fast.
+    const access = await AccessControl.load(options);
+    const { creds, tls } = await serverCredentials(options);
+    const faults = options.blobFaults ? parseFaultSpec(options.blobFaults) : undefined;
+    if (faults) log.warn({ faults: options.blobFaults }, 'blob fault injection is ON: for testing only, never in production');
+    log.info({ tls, auth: access.enabled }, 'access control');
     const metrics = createMetrics();
-    const blob = new MeteredBlob(await openBlob(options.blob), blobObserver(metrics));
+    const onBlobRetry = (op: string) => metrics.blobRetries.inc({ op });
+    const store = await openServiceStore({ url: options.blob, retrySeconds: options.blobRetrySeconds, faults, onRetry: onBlobRetry });
+    const blob = new MeteredBlob(store, blobObserver(metrics));
     const pool = new WorkerPool({
       size: options.workers,
       blobUrl: options.blob,
       log,
       blobObserver: blobObserver(metrics),
+      onBlobRetry,
+      blobRetrySeconds: options.blobRetrySeconds,
+      blobFaults: faults,
       onRestart: () => metrics.workerRestarts.inc(),
     });
     try {
@@ -141,7 +161,7 @@ export class CompactdServer {
       await blob.close().catch(() => {});
       throw err;
     }
-    const server = new CompactdServer(options, log, blob, pool, metrics);
+    const server = new CompactdServer(options, log, blob, pool, metrics, access, creds);
     try {
       await server.bind();
     } catch (err) {
@@ -199,7 +219,7 @@ export class CompactdServer {
   private async bind(): Promise<void> {
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     this.grpcPort = await new Promise<number>((resolve, reject) => {
-      this.grpc.bindAsync(`${host}:${this.options.port}`, ServerCredentials.createInsecure(), (err, port) =>
+      this.grpc.bindAsync(`${host}:${this.options.port}`, this.credentials, (err, port) =>
         err ? reject(new CompactdError('unavailable', `cannot listen on ${host}:${this.options.port}: ${err.message}`)) : resolve(port),
       );
     });

@@ -5,12 +5,12 @@
  * the metrics registry; engine log lines are forwarded to the request's logger there.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openBlob } from '../blob/url.js';
 import { MeteredBlob } from '../blob/metered.js';
 import type { Blob } from '../blob/blob.js';
 import { compact } from '../compact/compact.js';
 import type { EngineLog } from '../compact/types.js';
 import { CompactdError } from '../model/errors.js';
+import { openServiceStore, ProgressBlob } from './store.js';
 import { abortKind, deserializeError, serializeError, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
@@ -27,7 +27,13 @@ async function main(): Promise<void> {
 
   let blob: Blob;
   try {
-    const inner = await openBlob(init.blobUrl);
+    const inner = await openServiceStore({
+      url: init.blobUrl,
+      retrySeconds: init.retrySeconds,
+      faults: init.faults,
+      faultSeedOffset: init.faultSeedOffset,
+      onRetry: (op) => post(port, { type: 'retry', op }),
+    });
     blob = new MeteredBlob(inner, {
       observe: (op, seconds, ok, bytes) => post(port, { type: 'blob', op, seconds, ok, bytes }),
     });
@@ -64,7 +70,10 @@ async function main(): Promise<void> {
       nativeThrowIfAborted();
     };
     try {
-      const result = await compact(msg.req, { blob, config: msg.config, signal, log: logFor(id) });
+      const log = logFor(id);
+      // Per-part progress lines cost a message each: only when someone reads debug lines.
+      const jobBlob = threshold <= LEVELS.debug ? new ProgressBlob(blob, log.debug) : blob;
+      const result = await compact(msg.req, { blob: jobBlob, config: msg.config, signal, log });
       post(port, { type: 'done', id, result });
     } catch (err) {
       // When the main thread aborted the work, its reason (deadline, cancelled, shutdown) is the answer.

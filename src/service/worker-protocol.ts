@@ -6,6 +6,7 @@
 import type { CompactRequest } from '../model/batch.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
 import type { CompactResult, EngineConfig } from '../compact/types.js';
+import type { FaultSpec } from '../config/faults.js';
 
 /** A CompactdError as it crosses threads; `stack` and `cause` are for the log only. */
 export interface SerializedError {
@@ -21,6 +22,12 @@ export interface WorkerInit {
   readonly blobUrl: string;
   /** Least severe engine log level forwarded to the main thread. */
   readonly logLevel: string;
+  /** Blob retry budget in seconds (--blob-retry-seconds). */
+  readonly retrySeconds: number;
+  /** Testing only (--blob-faults): faults injected under the retries. */
+  readonly faults?: FaultSpec;
+  /** Distinguishes the fault sequences of the threads. */
+  readonly faultSeedOffset: number;
 }
 
 export type ToWorker =
@@ -41,6 +48,7 @@ export type FromWorker =
   | { readonly type: 'done'; readonly id: number; readonly result: CompactResult }
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError }
   | { readonly type: 'blob'; readonly op: string; readonly seconds: number; readonly ok: boolean; readonly bytes: number }
+  | { readonly type: 'retry'; readonly op: string }
   | { readonly type: 'log'; readonly id: number; readonly level: 'debug' | 'info' | 'warn'; readonly obj: object; readonly msg: string };
 
 /** Flattens any thrown value into its serializable form (as a CompactdError). */

@@ -15,6 +15,8 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { CompactRequest } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
 import type { CompactResult, EngineConfig, EngineLog } from '../compact/types.js';
+import type { FaultSpec } from '../config/faults.js';
+import { DEFAULT_BLOB_RETRY_SECONDS } from '../config/options.js';
 import type { BlobObserver } from '../obs/metrics.js';
 import type { Logger } from '../obs/log.js';
 import { abortCode, deserializeError, serializeError, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
@@ -32,6 +34,12 @@ export interface WorkerPoolOptions {
   readonly log: Logger;
   /** Receives every blob operation of every worker. */
   readonly blobObserver?: BlobObserver;
+  /** Called for every blob retry of every worker, with its operation. */
+  readonly onBlobRetry?: (op: string) => void;
+  /** Blob retry budget in seconds. */
+  readonly blobRetrySeconds?: number;
+  /** Testing only: faults the workers inject into their stores. */
+  readonly blobFaults?: FaultSpec;
   /** Called when a crashed worker is replaced. */
   readonly onRestart?: () => void;
   readonly abortGraceMs?: number;
@@ -80,6 +88,7 @@ export class WorkerPool {
   private closed = false;
   private poolStarted = false;
   private readonly entry = workerEntry();
+  private spawned = 0;
 
   constructor(private readonly opts: WorkerPoolOptions) {}
 
@@ -169,7 +178,13 @@ export class WorkerPool {
 
   /** Starts a worker for `slot`. */
   private spawnInto(slot: Slot): void {
-    const init: WorkerInit = { blobUrl: this.opts.blobUrl, logLevel: this.opts.log.level };
+    const init: WorkerInit = {
+      blobUrl: this.opts.blobUrl,
+      logLevel: this.opts.log.level,
+      retrySeconds: this.opts.blobRetrySeconds ?? DEFAULT_BLOB_RETRY_SECONDS,
+      faults: this.opts.blobFaults,
+      faultSeedOffset: this.spawned++ + 1,
+    };
     const worker = new Worker(this.entry.filename, { ...this.entry.options, workerData: init });
     slot.worker = worker;
     slot.started = false;
@@ -237,6 +252,9 @@ export class WorkerPool {
     switch (msg.type) {
       case 'blob':
         this.opts.blobObserver?.observe(msg.op, msg.seconds, msg.ok, msg.bytes);
+        return;
+      case 'retry':
+        this.opts.onBlobRetry?.(msg.op);
         return;
       case 'log':
         slot.jobs.get(msg.id)?.log?.[msg.level](msg.obj, msg.msg);

@@ -1,0 +1,47 @@
+/**
+ * Flags of the commands that call a running service (`compact --endpoint`, `demo`): TLS roots,
+ * a client certificate for mutual TLS, and a bearer token file. Files are read when the command
+ * runs; a token is never printed.
+ */
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { CompactorClientOptions } from '../client/compactor-client.js';
+import { invalid } from '../model/errors.js';
+import type { FlagSpec, FlagValue } from './args.js';
+
+export const CLIENT_FLAGS: readonly FlagSpec[] = [
+  { name: 'tls-ca', type: 'string', valueName: 'FILE', help: 'connect with TLS, trusting the CAs in this PEM file' },
+  { name: 'tls-cert', type: 'string', valueName: 'FILE', help: 'client certificate (PEM) for mutual TLS; needs --tls-key' },
+  { name: 'tls-key', type: 'string', valueName: 'FILE', help: 'private key (PEM) of --tls-cert' },
+  { name: 'tls', type: 'boolean', help: 'connect with TLS trusting the system CAs (implied by --tls-ca)' },
+  { name: 'token-file', type: 'string', valueName: 'FILE', help: 'send the token in this file as "authorization: Bearer <token>"' },
+];
+
+async function readFlagFile(flags: ReadonlyMap<string, FlagValue>, name: string, cwd: string): Promise<Buffer | undefined> {
+  const file = flags.get(name);
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(path.resolve(cwd, String(file)));
+  } catch (err) {
+    throw invalid(`--${name}: cannot read ${JSON.stringify(String(file))} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/** The CompactorClient options the client flags ask for (files resolved against `cwd`). */
+export async function clientOptionsFromFlags(
+  flags: ReadonlyMap<string, FlagValue>,
+  cwd: string,
+): Promise<Pick<CompactorClientOptions, 'tls' | 'token'>> {
+  const ca = await readFlagFile(flags, 'tls-ca', cwd);
+  const cert = await readFlagFile(flags, 'tls-cert', cwd);
+  const key = await readFlagFile(flags, 'tls-key', cwd);
+  if ((cert === undefined) !== (key === undefined)) throw invalid('--tls-cert and --tls-key go together');
+  const useTls = flags.get('tls') === true || ca !== undefined || cert !== undefined;
+  const tokenBytes = await readFlagFile(flags, 'token-file', cwd);
+  let token: string | undefined;
+  if (tokenBytes !== undefined) {
+    token = tokenBytes.toString('utf8').trim();
+    if (!/^[\x21-\x7e]+$/.test(token)) throw invalid('--token-file: the file must hold one token of printable ASCII');
+  }
+  return { ...(useTls ? { tls: { ca, cert, key } } : {}), ...(token !== undefined ? { token } : {}) };
+}

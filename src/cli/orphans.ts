@@ -1,0 +1,138 @@
+/**
+ * `compactd orphans`: finds (and with --delete removes) parts the service wrote under a shard that
+ * no live batch references: what a compaction leaves behind when its process is killed before it
+ * can clean up, or when a writer never applied nor deleted a response. Only keys of the service's
+ * own form (`c<uuid>/p<uuid>`) are ever considered, so writer data cannot be touched.
+ */
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { BlobMeta } from '../blob/blob.js';
+import type { HollowBatch } from '../model/batch.js';
+import { CompactdError, invalid } from '../model/errors.js';
+import { isServiceKey, objectKey, validateShardId } from '../model/keys.js';
+import { hollowBatchFromJson, parseJson } from '../wire/json.js';
+import { flagCommand, write } from './command.js';
+import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
+
+const UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `500ms`, `30s`, `15m`, `1h`, `2d` (a number and a unit) into milliseconds; `invalid` otherwise. */
+export function parseDuration(text: string, flag = '--older-than'): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw invalid(`${flag}: expected a duration such as 30s, 15m, 1h or 2d, got ${JSON.stringify(text)}`);
+  return Number(m[1]) * UNITS_MS[m[2]];
+}
+
+/** The part keys referenced by the hollow batches of a --live file (one batch or a list). */
+export function liveKeys(json: unknown): Set<string> {
+  const batches: unknown[] = Array.isArray(json) ? json : [json];
+  const keys = new Set<string>();
+  batches.forEach((b, i) => {
+    let batch: HollowBatch;
+    try {
+      batch = hollowBatchFromJson(b);
+    } catch (err) {
+      throw invalid(`--live: batch ${i}: ${(err as Error).message}`);
+    }
+    for (const r of batch.runs) for (const p of r.parts) if (p.kind === 'hollow') keys.add(p.key);
+  });
+  return keys;
+}
+
+const DETAILS = `Lists the parts under --shard that this service wrote (keys c<uuid>/p<uuid>) and that no
+batch in --live references, one part key per line on stdout, with a summary on stderr.
+--live is a JSON file holding one HollowBatch or a list of them: every batch the writer still
+uses. --older-than skips parts modified more recently (give it more than the longest compaction
+timeout, so outputs of compactions still running are left alone). --delete removes what is
+listed; it requires --live, since without it every part the service ever wrote looks orphaned.`;
+
+export const orphansCommand = flagCommand({
+  name: 'orphans',
+  summary: 'List (or --delete) service-written parts of a shard that no live batch references.',
+  details: DETAILS,
+  flags: [
+    { ...BLOB_FLAG, required: true },
+    SHARD_FLAG,
+    { name: 'live', type: 'string', valueName: 'FILE', help: 'JSON file with the live HollowBatch(es) of the shard' },
+    { name: 'older-than', type: 'string', valueName: 'DURATION', help: 'only parts last modified longer ago than this (30s, 15m, 1h, 2d)' },
+    { name: 'delete', type: 'boolean', help: 'delete the parts listed' },
+  ],
+  async run(flags, io) {
+    const shard = String(flags.get('shard'));
+    validateShardId(shard);
+    const del = flags.get('delete') === true;
+    const liveFile = flags.get('live') as string | undefined;
+    if (del && liveFile === undefined) throw invalid('orphans: --delete needs --live (without it every service-written part looks orphaned)');
+    const olderThan = flags.get('older-than');
+    const minAgeMs = olderThan === undefined ? undefined : parseDuration(String(olderThan));
+
+    let live = new Set<string>();
+    if (liveFile !== undefined) {
+      let text: string;
+      try {
+        text = await readFile(path.resolve(io.cwd, liveFile), 'utf8');
+      } catch (err) {
+        throw invalid(`--live: cannot read ${JSON.stringify(liveFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      live = liveKeys(parseJson(text, '--live'));
+    }
+
+    return withBlob(flags, io.cwd, async (blob) => {
+      const now = Date.now();
+      const prefix = `${shard}/`;
+      let serviceParts = 0;
+      let referenced = 0;
+      let young = 0;
+      let unknownAge = 0;
+      let bytes = 0;
+      const orphans: BlobMeta[] = [];
+      for await (const meta of blob.list(prefix)) {
+        const key = meta.key.slice(prefix.length);
+        if (!isServiceKey(key)) continue;
+        serviceParts++;
+        if (live.has(key)) {
+          referenced++;
+          continue;
+        }
+        if (minAgeMs !== undefined) {
+          // Without a modification time the age is unknown: never old enough to delete.
+          if (meta.lastModifiedMs === undefined) {
+            unknownAge++;
+            continue;
+          }
+          if (now - meta.lastModifiedMs < minAgeMs) {
+            young++;
+            continue;
+          }
+        }
+        orphans.push(meta);
+        bytes += meta.size;
+      }
+      let deleted = 0;
+      let failed = 0;
+      for (const meta of orphans) {
+        const key = meta.key.slice(prefix.length);
+        await write(io.stdout, `${key}\n`);
+        if (!del) continue;
+        try {
+          await blob.delete(objectKey(shard, key));
+          deleted++;
+        } catch (err) {
+          failed++;
+          await write(io.stderr, `orphans: could not delete ${key}: ${CompactdError.from(err).message}\n`);
+        }
+      }
+      const parts = [
+        `orphans: shard ${shard}: ${serviceParts} service-written parts`,
+        `${referenced} referenced by --live`,
+        ...(minAgeMs !== undefined ? [`${young} younger than ${String(olderThan)}`] : []),
+        ...(unknownAge > 0 ? [`${unknownAge} of unknown age`] : []),
+        `${orphans.length} orphaned (${bytes} bytes)`,
+        ...(del ? [`${deleted} deleted`] : []),
+      ];
+      await write(io.stderr, `${parts.join(', ')}\n`);
+      if (failed > 0) throw new CompactdError('unavailable', `orphans: ${failed} of ${orphans.length} parts could not be deleted`);
+      return 0;
+    });
+  },
+});
