@@ -31,4 +31,10 @@ export interface Blob {
   list(prefix: string, opts?: BlobOptions): AsyncIterable<BlobMeta>;
   /** Releases connections and handles. */
   close(): Promise<void>;
+  /**
+   * Removes leftovers of writes that never finished (a process killed mid-`set`) under `prefix`
+   * and older than `olderThanMs`, for stores that have such leftovers (the file store's temp
+   * files). Stores whose writes are atomic on the server side do not implement it.
+   */
+  sweepTemporary?(prefix: string, olderThanMs: number): Promise<{ removed: number; bytes: number }>;
 }

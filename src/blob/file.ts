@@ -194,6 +194,48 @@ export class FileBlob implements Blob {
     }
   }
 
+  /**
+   * Deletes temp files (`.compactd-tmp-*`) under `prefix` last modified more than `olderThanMs`
+   * ago: what a process killed in the middle of `set` leaves. A live write finishes in seconds,
+   * so a generous age never touches one.
+   */
+  async sweepTemporary(prefix: string, olderThanMs: number): Promise<{ removed: number; bytes: number }> {
+    checkPrefix(prefix);
+    const slash = prefix.lastIndexOf('/');
+    const top = slash >= 0 ? path.join(this.root, ...prefix.slice(0, slash).split('/')) : this.root;
+    const first = prefix.slice(slash + 1);
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    let bytes = 0;
+    const sweep = async (dir: string, match: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw fsError(err, `sweep ${dir}`, true, undefined);
+      }
+      for (const e of entries) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory() && e.name.startsWith(match) && !e.name.startsWith(TEMP_MARK)) {
+          await sweep(p, '');
+        } else if (e.isFile() && e.name.startsWith(TEMP_MARK) && (dir !== top || first === '')) {
+          try {
+            const st = await stat(p);
+            if (st.mtimeMs > cutoff) continue;
+            await unlink(p);
+            removed++;
+            bytes += st.size;
+          } catch (err) {
+            if (!isMissing(err)) throw fsError(err, `sweep ${p}`, true, undefined);
+          }
+        }
+      }
+    };
+    await sweep(top, first);
+    return { removed, bytes };
+  }
+
   async close(): Promise<void> {}
 }
 

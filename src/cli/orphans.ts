@@ -14,6 +14,9 @@ import { hollowBatchFromJson, parseJson } from '../wire/json.js';
 import { flagCommand, write } from './command.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
+/** Temp files of unfinished writes swept by --delete when --older-than is not given: no live write takes an hour. */
+const TEMP_MIN_AGE_MS = 3_600_000;
+
 const UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Parses `500ms`, `30s`, `15m`, `1h`, `2d` (a number and a unit) into milliseconds; `invalid` otherwise. */
@@ -44,7 +47,9 @@ batch in --live references, one part key per line on stdout, with a summary on s
 --live is a JSON file holding one HollowBatch or a list of them: every batch the writer still
 uses. --older-than skips parts modified more recently (give it more than the longest compaction
 timeout, so outputs of compactions still running are left alone). --delete removes what is
-listed; it requires --live, since without it every part the service ever wrote looks orphaned.`;
+listed; it requires --live, since without it every part the service ever wrote looks orphaned.
+On a file store --delete also removes temp files of writes a crash cut off (older than
+--older-than, or an hour).`;
 
 export const orphansCommand = flagCommand({
   name: 'orphans',
@@ -130,6 +135,11 @@ export const orphansCommand = flagCommand({
         `${orphans.length} orphaned (${bytes} bytes)`,
         ...(del ? [`${deleted} deleted`] : []),
       ];
+      if (del && blob.sweepTemporary !== undefined) {
+        // Writes cut off by a crash leave temp files that listing hides; sweep the old ones too.
+        const swept = await blob.sweepTemporary(prefix, minAgeMs ?? TEMP_MIN_AGE_MS);
+        parts.push(`${swept.removed} unfinished writes removed (${swept.bytes} bytes)`);
+      }
       await write(io.stderr, `${parts.join(', ')}\n`);
       if (failed > 0) throw new CompactdError('unavailable', `orphans: ${failed} of ${orphans.length} parts could not be deleted`);
       return 0;

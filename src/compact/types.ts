@@ -16,12 +16,15 @@ export interface EngineLimits {
   readonly maxParts: number;
   /** Most timestamp coordinates. */
   readonly maxDims: number;
+  /** Most elements of one frontier: checking that a frontier is an antichain costs their square. */
+  readonly maxAntichainElements: number;
 }
 
 export const DEFAULT_LIMITS: EngineLimits = {
   maxInputs: 10_000, // far above any spine merge; bounds planning work per request
   maxParts: 1_000_000, // bounds the plan's memory, not the data size
   maxDims: 16, // partial orders beyond a handful of coordinates are not a real use
+  maxAntichainElements: 1024, // real frontiers have a handful of elements; 1024^2 checks stay cheap
 };
 
 export interface EngineConfig {

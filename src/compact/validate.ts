@@ -31,8 +31,8 @@ export function validateRequest(req: CompactRequest, limits: EngineLimits): numb
   }
 
   const dims = checkDims(req, limits);
-  checkDesc(req.desc, 'desc');
-  req.inputs.forEach((b, i) => checkDesc(b.desc, `inputs[${i}].desc`));
+  checkDesc(req.desc, 'desc', limits);
+  req.inputs.forEach((b, i) => checkDesc(b.desc, `inputs[${i}].desc`, limits));
 
   // Consecutive: the inputs tile [desc.lower, desc.upper) in order.
   let frontier: Antichain = req.desc.lower;
@@ -107,8 +107,11 @@ function checkDims(req: CompactRequest, limits: EngineLimits): number {
   return dims;
 }
 
-function checkDesc(d: Description, where: string): void {
+function checkDesc(d: Description, where: string, limits: EngineLimits): void {
   for (const [name, a] of [['lower', d.lower], ['upper', d.upper], ['since', d.since]] as const) {
+    if (a.length > limits.maxAntichainElements) {
+      throw new CompactdError('exhausted', `${where}.${name} has ${a.length} elements, over the limit of ${limits.maxAntichainElements}`);
+    }
     if (!isAntichain(a)) throw invalid(`${where}.${name} is not an antichain: ${acFormat(a)}`);
   }
   if (d.lower.length === 0) throw invalid(`${where}: lower is the empty frontier ${formatDesc(d)}`);

@@ -47,7 +47,7 @@ export interface CompactorContext {
 
 /** The engine limits of the serve options. */
 export function engineLimits(o: ServeOptions): EngineLimits {
-  return { maxInputs: o.maxInputs, maxParts: o.maxParts, maxDims: o.maxDims };
+  return { maxInputs: o.maxInputs, maxParts: o.maxParts, maxDims: o.maxDims, maxAntichainElements: o.maxAntichainElements };
 }
 
 function engineConfig(o: ServeOptions, cfg: RuntimeConfig): EngineConfig {

@@ -200,6 +200,19 @@ describe('engine error paths', () => {
   });
 });
 
+describe('request limits', () => {
+  it('a frontier with more elements than the limit is RESOURCE_EXHAUSTED before any work', async () => {
+    const blob = new MemoryBlob();
+    // An antichain of 1025 incomparable 2-D times: (i, 1025 - i).
+    const wide = Array.from({ length: 1025 }, (_, i) => [BigInt(i), BigInt(1025 - i)]);
+    const desc: Description = { lower: wide, upper: [], since: ac([0, 0]) };
+    const req: CompactRequest = { shardId: SHARD, desc, inputs: [{ desc, runs: [], len: 0 }], force: true, requestId: '' };
+    await expectFailure(blob, req, 'exhausted', /1025 elements, over the limit of 1024/);
+    const ok = await compact({ ...req, desc: { ...desc, lower: wide.slice(0, 1024) }, inputs: [{ desc: { ...desc, lower: wide.slice(0, 1024) }, runs: [], len: 0 }] }, { blob, config: small });
+    expect(ok.output.len).toBe(0);
+  });
+});
+
 describe('narrower batches (CONTRACT.md section 2)', () => {
   it('rows outside the registered [lower, upper) of an unadvanced part are ignored', async () => {
     const blob = new MemoryBlob();

@@ -7,6 +7,7 @@ import {
   applyConfigUpdate,
   configurationMarkdown,
   DEFAULT_MAX_DIMS,
+  DEFAULT_MAX_ANTICHAIN_ELEMENTS,
   DEFAULT_MAX_INPUTS,
   DEFAULT_MAX_PARTS,
   DEFAULT_MEMORY_BOUND_BYTES,
@@ -62,6 +63,7 @@ describe('parseServeOptions', () => {
     expect(DEFAULT_MAX_INPUTS).toBe(DEFAULT_LIMITS.maxInputs);
     expect(DEFAULT_MAX_PARTS).toBe(DEFAULT_LIMITS.maxParts);
     expect(DEFAULT_MAX_DIMS).toBe(DEFAULT_LIMITS.maxDims);
+    expect(DEFAULT_MAX_ANTICHAIN_ELEMENTS).toBe(DEFAULT_LIMITS.maxAntichainElements);
   });
 
   it('lets flags win over the environment and the environment over defaults', () => {

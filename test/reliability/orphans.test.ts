@@ -4,7 +4,7 @@
  * only with --delete (which requires --live), and never touches writer keys or other shards.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -116,4 +116,38 @@ describe('compactd orphans', () => {
     expect(parseDuration('2d')).toBe(172_800_000);
     for (const bad of ['', '10', 'h', '-1m', '1 h', '1w']) expect(() => parseDuration(bad)).toThrow(/expected a duration/);
   });
+
+  it('--delete also sweeps temp files of writes a crash cut off, only old ones and only in the shard', async () => {
+    const live = [serviceKey()];
+    await put('s1', live[0]);
+    const c = `c${randomUUID()}`;
+    await put('s1', `${c}/p${randomUUID()}`, 0);
+    const stale = path.join(dir, 's1', c, '.compactd-tmp-0123456789abcdef');
+    const fresh = path.join(dir, 's1', c, '.compactd-tmp-fedcba9876543210');
+    const elsewhere = path.join(dir, 'other', '.compactd-tmp-00000000000000aa');
+    for (const f of [stale, fresh, elsewhere]) {
+      await mkdir(path.dirname(f), { recursive: true });
+      await writeFile(f, 'partial');
+    }
+    const old = (Date.now() - 2 * 3_600_000) / 1000;
+    await utimes(stale, old, old);
+    await utimes(elsewhere, old, old);
+
+    const file = await liveFile(batchOf(live));
+    const r = await run(['orphans', '--blob', url, '--shard', 's1', '--live', file, '--delete']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('1 unfinished writes removed (7 bytes)');
+    expect(await exists(stale)).toBe(false);
+    expect(await exists(fresh)).toBe(true);
+    expect(await exists(elsewhere)).toBe(true);
+    await rm(fresh);
+    await rm(elsewhere);
+  });
 });
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
