@@ -63,6 +63,8 @@ export const DEFAULT_BLOB_RETRY_SECONDS = 30;
  * cost about a million comparisons (milliseconds); real frontiers have a handful.
  */
 export const DEFAULT_MAX_ANTICHAIN_ELEMENTS = 1024;
+/** Off by default: one replica gains nothing from reconnects; scaled-out deployments set it (deploy/k8s). */
+export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 0;
 /** CONTRACT.md section 5 allows part keys of up to 512 characters; a deployment may allow fewer. */
 export const DEFAULT_MAX_KEY_CHARS = 512;
 
@@ -109,6 +111,8 @@ export interface ServeOptions extends RuntimeConfig {
   readonly maxKeyChars: number;
   /** Most elements of one antichain in a request. */
   readonly maxAntichainElements: number;
+  /** Seconds after which a client connection is asked to reconnect (0: never). */
+  readonly maxConnectionAgeSeconds: number;
   /** PEM files of the gRPC port's TLS certificate chain and key; '' for plain text. */
   readonly tlsCert: string;
   readonly tlsKey: string;
@@ -177,6 +181,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'blob-retry-seconds', key: 'blobRetrySeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_BLOB_RETRY_SECONDS, runtime: false, help: 'how long a failing blob store request is retried before the compaction fails with UNAVAILABLE' },
   { flag: 'max-key-chars', key: 'maxKeyChars', type: 'integer', min: 1, max: MAX_PART_KEY_CHARS, defaultValue: DEFAULT_MAX_KEY_CHARS, runtime: false, help: 'longest part key a request may name (else INVALID_ARGUMENT)' },
   { flag: 'max-antichain-elements', key: 'maxAntichainElements', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_ANTICHAIN_ELEMENTS, runtime: false, help: 'most elements of one frontier in a request (else RESOURCE_EXHAUSTED); checking one costs their square' },
+  { flag: 'max-connection-age-seconds', key: 'maxConnectionAgeSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_MAX_CONNECTION_AGE_SECONDS, defaultText: '0 (never)', runtime: false, help: 'ask clients to reconnect after this long (calls in flight finish first), so round-robin clients find new replicas' },
   { flag: 'tls-cert', key: 'tlsCert', type: 'file', defaultValue: '', defaultText: 'none (plain text)', runtime: false, help: 'PEM certificate chain of the gRPC port; with --tls-key turns TLS on' },
   { flag: 'tls-key', key: 'tlsKey', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM private key of --tls-cert' },
   { flag: 'tls-client-ca', key: 'tlsClientCa', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)' },

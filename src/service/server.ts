@@ -81,6 +81,9 @@ export class CompactdServer {
     this.grpc = new Server({
       'grpc.max_receive_message_length': options.maxMessageBytes,
       'grpc.max_send_message_length': options.maxMessageBytes,
+      // grpc-js clients re-resolve DNS only when a connection ends: closing old connections now
+      // and then is how round-robin clients of a scaled-out service learn about new replicas.
+      ...(options.maxConnectionAgeSeconds > 0 ? { 'grpc.max_connection_age_ms': Math.round(options.maxConnectionAgeSeconds * 1000) } : {}),
     });
     const pkg = loadCompactdPackage();
     const proto = loadPackageDefinition(pkg.packageDefinition) as unknown as ProtoGrpcType;
