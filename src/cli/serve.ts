@@ -1,7 +1,7 @@
 /**
  * `compactd serve`: runs the service until SIGTERM or SIGINT, then shuts down gracefully (stop
  * accepting, drain within --grace-seconds, abort the rest) and exits 0. Options come from flags
- * and COMPACTD_* environment variables (docs/configuration.md).
+ * and COMPACTD_* environment variables (README, "Configuration").
  */
 import { readEnv } from '../config/env.js';
 import { parseServeOptions, serveHelp, wantsHelp } from '../config/options.js';

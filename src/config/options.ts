@@ -187,7 +187,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'tls-client-ca', key: 'tlsClientCa', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)' },
   { flag: 'auth-token-file', key: 'authTokenFile', type: 'file', defaultValue: '', defaultText: 'none (no authentication)', runtime: false, help: 'file holding the token Compactor calls must send as "authorization: Bearer <token>" (else UNAUTHENTICATED)' },
   { flag: 'admin-token-file', key: 'adminTokenFile', type: 'file', defaultValue: '', defaultText: 'none (Admin guarded like Compactor)', runtime: false, help: 'file holding the token Admin calls must send; the ordinary token gets PERMISSION_DENIED there' },
-  { flag: 'blob-faults', key: 'blobFaults', type: 'faults', defaultValue: '', defaultText: 'none', runtime: false, fromEnv: false, help: 'TESTING ONLY: inject blob store failures and latency (docs/guarantees.md); flag only, never read from the environment' },
+  { flag: 'blob-faults', key: 'blobFaults', type: 'faults', defaultValue: '', defaultText: 'none', runtime: false, fromEnv: false, help: 'TESTING ONLY: inject blob store failures and latency (README, "Fault injection"); flag only, never read from the environment' },
 ] satisfies OptionSpec[]);
 
 const BY_FLAG = new Map(OPTIONS.map((o) => [o.flag, o]));
@@ -441,7 +441,7 @@ export function serveHelp(): string {
   return lines.join('\n');
 }
 
-/** The configuration reference as a Markdown table (docs/configuration.md is this table). */
+/** The configuration reference as a Markdown table (the README's Configuration section is this table). */
 export function configurationMarkdown(): string {
   const rows = OPTIONS.map(
     (o) =>

@@ -204,8 +204,8 @@ describe('help and docs', () => {
     expect(wantsHelp(['--port', '1'])).toBe(false);
   });
 
-  it('keeps docs/configuration.md in step with the option table', () => {
-    const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  it('keeps the README configuration table in step with the option table', () => {
+    const doc = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     expect(doc).toContain(configurationMarkdown());
   });
 });

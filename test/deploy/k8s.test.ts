@@ -189,7 +189,7 @@ describe('deploy/k8s', () => {
       expect(metrics.some((m) => m.type === 'Resource' && m.resource?.name === 'cpu')).toBe(true);
       expect((hpa.spec.minReplicas as number) <= (hpa.spec.maxReplicas as number)).toBe(true);
       expect(repoText(`${DIR}/hpa.yaml`)).toContain(queueDepth);
-      expect(repoText('docs/deployment.md')).toContain(queueDepth);
+      expect(repoText('README.md')).toContain(queueDepth);
     });
   });
 
@@ -197,7 +197,7 @@ describe('deploy/k8s', () => {
     const names = new Set((await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
     const env = new Set(OPTIONS.map((o) => envName(o.flag)));
     const problems: string[] = [];
-    for (const doc of ['docs/deployment.md', `${DIR}/README.md`]) {
+    for (const doc of ['README.md', `${DIR}/README.md`]) {
       const text = repoText(doc);
       for (const m of text.matchAll(/\bcompactd_[a-z0-9_]+/g)) {
         if (!names.has(m[0].replace(/_(bucket|sum|count)$/, ''))) problems.push(`${doc}: ${m[0]}`);
