@@ -10,8 +10,14 @@ export interface DataSpec {
   /** Total updates across all runs. */
   readonly updates: number;
   readonly runs: number;
+  /** Key size in bytes (at least 6: the first 6 bytes carry the key's order); the minimum when `keyBytesMax` is larger. */
   readonly keyBytes: number;
+  /** Value size in bytes; the minimum when `valueBytesMax` is larger. */
   readonly valueBytes: number;
+  /** When above `keyBytes`, key sizes are uniform in [keyBytes, keyBytesMax], fixed per key. */
+  readonly keyBytesMax?: number;
+  /** When above `valueBytes`, value sizes are uniform in [valueBytes, valueBytesMax], fixed per key. */
+  readonly valueBytesMax?: number;
   /** Share of each later run's updates that repeat a (k, v) of run 0: they meet after advancing. */
   readonly overlap: number;
   /** Of the repeating updates, the share whose diff cancels run 0's (the rest add up). */
@@ -122,11 +128,20 @@ export function drawRuns(spec: DataSpec): RunIds[] {
   return out;
 }
 
+/** The size of key or value `id` in [min, max] (`max` below `min` means exactly `min`); equal ids, equal sizes. */
+function sizeOf(id: number, min: number, max: number | undefined, salt: number): number {
+  if (max === undefined || max <= min) return min;
+  const h = (Math.imul(id >>> 0, 0x27d4eb2d) ^ Math.imul(Math.floor(id / 4294967296) + salt, 0x165667b1)) >>> 0;
+  return min + (h % (max - min + 1));
+}
+
 /** Columns (D = 1) for rows [from, to) of a run. */
 export function runColumns(spec: DataSpec, run: RunIds, from: number, to: number): PartColumns {
   const n = to - from;
-  const kData = new Uint8Array(n * spec.keyBytes);
-  const vData = new Uint8Array(n * spec.valueBytes);
+  const kMax = Math.max(spec.keyBytes, spec.keyBytesMax ?? 0);
+  const vMax = Math.max(spec.valueBytes, spec.valueBytesMax ?? 0);
+  let kData = new Uint8Array(n * kMax);
+  let vData = new Uint8Array(n * vMax);
   const kOffsets = new Int32Array(n + 1);
   const vOffsets = new Int32Array(n + 1);
   const t = new BigUint64Array(n);
@@ -135,19 +150,29 @@ export function runColumns(spec: DataSpec, run: RunIds, from: number, to: number
   const dw = new Int32Array(d.buffer);
   for (let i = 0; i < n; i++) {
     const id = run.ids[from + i];
-    writeKey(kData, i * spec.keyBytes, spec.keyBytes, id);
-    fill(vData, i * spec.valueBytes, spec.valueBytes, id, 2);
-    kOffsets[i + 1] = (i + 1) * spec.keyBytes;
-    vOffsets[i + 1] = (i + 1) * spec.valueBytes;
+    const kl = sizeOf(id, spec.keyBytes, spec.keyBytesMax, 3);
+    const vl = sizeOf(id, spec.valueBytes, spec.valueBytesMax, 4);
+    writeKey(kData, kOffsets[i], kl, id);
+    fill(vData, vOffsets[i], vl, id, 2);
+    kOffsets[i + 1] = kOffsets[i] + kl;
+    vOffsets[i + 1] = vOffsets[i] + vl;
     tw[2 * i] = run.time;
     const dv = run.diffs[from + i];
     dw[2 * i] = dv;
     dw[2 * i + 1] = dv < 0 ? -1 : 0;
   }
+  if (kOffsets[n] < kData.length) kData = kData.slice(0, kOffsets[n]);
+  if (vOffsets[n] < vData.length) vData = vData.slice(0, vOffsets[n]);
   return { dims: 1, len: n, kOffsets, kData, vOffsets, vData, t, d };
+}
+
+/** Mean key plus value bytes of a row. */
+export function meanRowDataBytes(spec: DataSpec): number {
+  const mean = (min: number, max: number | undefined): number => (max === undefined || max <= min ? min : (min + max) / 2);
+  return mean(spec.keyBytes, spec.keyBytesMax) + mean(spec.valueBytes, spec.valueBytesMax);
 }
 
 /** Rows per part so that parts come out near `partBytes` uncompressed. */
 export function rowsPerPart(spec: DataSpec, partBytes: number): number {
-  return Math.max(1, Math.floor(partBytes / (spec.keyBytes + spec.valueBytes + 24)));
+  return Math.max(1, Math.floor(partBytes / (meanRowDataBytes(spec) + 24)));
 }
