@@ -13,6 +13,8 @@ const ROW_OVERHEAD_BYTES = 16;
 export class OutputBuilder {
   private kData: Uint8Array = new Uint8Array(INITIAL_BYTES);
   private vData: Uint8Array = new Uint8Array(INITIAL_BYTES);
+  private kView = new DataView(this.kData.buffer);
+  private vView = new DataView(this.vData.buffer);
   private kOff = new Int32Array(INITIAL_ROWS + 1);
   private vOff = new Int32Array(INITIAL_ROWS + 1);
   private t: Uint32Array;
@@ -26,10 +28,12 @@ export class OutputBuilder {
   // Pending source ranges: consecutive rows taken from consecutive rows of one part have
   // contiguous key and value bytes, so they are copied with one call when the range breaks.
   private kSrc: Uint8Array | null = null;
+  private kSrcView: DataView | null = null;
   private kFrom = 0;
   private kTo = 0;
   private kDone = 0;
   private vSrc: Uint8Array | null = null;
+  private vSrcView: DataView | null = null;
   private vFrom = 0;
   private vTo = 0;
   private vDone = 0;
@@ -49,15 +53,39 @@ export class OutputBuilder {
   }
 
   /**
-   * Appends one row: key bytes kd[ks..ke), value bytes vd[vs..ve), time words tw[to..to+2D),
-   * diff as low/high 32-bit words. The source bytes must stay unchanged until `take`.
+   * Appends one row: key bytes kd[ks..ke), value bytes vd[vs..ve) (kdv and vdv are DataViews of
+   * exactly kd and vd), time words tw[to..to+2D), diff as low/high 32-bit words. The source bytes
+   * must stay unchanged until `take`.
    */
   append(
-    kd: Uint8Array, ks: number, ke: number,
-    vd: Uint8Array, vs: number, ve: number,
+    kd: Uint8Array, kdv: DataView, ks: number, ke: number,
+    vd: Uint8Array, vdv: DataView, vs: number, ve: number,
     tw: Uint32Array, to: number,
     dlo: number, dhi: number,
   ): void {
+    const n = this.pushKeyValue(kd, kdv, ks, ke, vd, vdv, vs, ve);
+    const tb = n * this.tWords;
+    for (let j = 0; j < this.tWords; j++) this.t[tb + j] = tw[to + j];
+    this.d[2 * n] = dlo;
+    this.d[2 * n + 1] = dhi;
+  }
+
+  /** `append` for D = 1, with the time as two words: the merge's hot path. */
+  append1(
+    kd: Uint8Array, kdv: DataView, ks: number, ke: number,
+    vd: Uint8Array, vdv: DataView, vs: number, ve: number,
+    tlo: number, thi: number,
+    dlo: number, dhi: number,
+  ): void {
+    const n = this.pushKeyValue(kd, kdv, ks, ke, vd, vdv, vs, ve);
+    this.t[2 * n] = tlo;
+    this.t[2 * n + 1] = thi;
+    this.d[2 * n] = dlo;
+    this.d[2 * n + 1] = dhi;
+  }
+
+  /** Adds a row's key and value (extending the pending source ranges when contiguous); returns its index. */
+  private pushKeyValue(kd: Uint8Array, kdv: DataView, ks: number, ke: number, vd: Uint8Array, vdv: DataView, vs: number, ve: number): number {
     const n = this.n;
     if (n + 1 >= this.kOff.length) this.growRows();
     if (kd === this.kSrc && ks === this.kTo) {
@@ -65,6 +93,7 @@ export class OutputBuilder {
     } else {
       if (this.kSrc !== null) this.flushKeys();
       this.kSrc = kd;
+      this.kSrcView = kdv;
       this.kFrom = ks;
       this.kTo = ke;
     }
@@ -75,16 +104,14 @@ export class OutputBuilder {
     } else {
       if (this.vSrc !== null) this.flushValues();
       this.vSrc = vd;
+      this.vSrcView = vdv;
       this.vFrom = vs;
       this.vTo = ve;
     }
     this.vLen += ve - vs;
     this.vOff[n + 1] = this.vLen;
-    const tb = n * this.tWords;
-    for (let j = 0; j < this.tWords; j++) this.t[tb + j] = tw[to + j];
-    this.d[2 * n] = dlo;
-    this.d[2 * n + 1] = dhi;
     this.n = n + 1;
+    return n;
   }
 
   /**
@@ -117,15 +144,21 @@ export class OutputBuilder {
 
   private flushKeys(): void {
     const len = this.kTo - this.kFrom;
-    if (this.kDone + len > this.kData.length) this.kData = grow(this.kData, this.kDone, this.kDone + len);
-    copyBytes(this.kSrc!, this.kFrom, len, this.kData, this.kDone);
+    if (this.kDone + len > this.kData.length) {
+      this.kData = grow(this.kData, this.kDone, this.kDone + len);
+      this.kView = new DataView(this.kData.buffer);
+    }
+    copyBytes(this.kSrc!, this.kSrcView!, this.kFrom, len, this.kData, this.kView, this.kDone);
     this.kDone += len;
   }
 
   private flushValues(): void {
     const len = this.vTo - this.vFrom;
-    if (this.vDone + len > this.vData.length) this.vData = grow(this.vData, this.vDone, this.vDone + len);
-    copyBytes(this.vSrc!, this.vFrom, len, this.vData, this.vDone);
+    if (this.vDone + len > this.vData.length) {
+      this.vData = grow(this.vData, this.vDone, this.vDone + len);
+      this.vView = new DataView(this.vData.buffer);
+    }
+    copyBytes(this.vSrc!, this.vSrcView!, this.vFrom, len, this.vData, this.vView, this.vDone);
     this.vDone += len;
   }
 
@@ -155,11 +188,17 @@ function grow(a: Uint8Array, used: number, need: number): Uint8Array {
   return b;
 }
 
-/** Short copies by hand: `set(subarray())` allocates a view per call, which dominates for small keys. */
-function copyBytes(src: Uint8Array, from: number, len: number, dst: Uint8Array, to: number): void {
-  if (len > 16) {
+/**
+ * Copies len bytes. Short ranges (the common case: a key or value or a few rows of them) go four
+ * bytes at a time through DataViews, several times faster than a byte loop or
+ * `set(subarray())`, which allocates a view per call; long ranges use the native copy.
+ */
+function copyBytes(src: Uint8Array, srcView: DataView, from: number, len: number, dst: Uint8Array, dstView: DataView, to: number): void {
+  if (len > 256) {
     dst.set(src.subarray(from, from + len), to);
     return;
   }
-  for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
+  let i = 0;
+  for (; i + 4 <= len; i += 4) dstView.setUint32(to + i, srcView.getUint32(from + i, true), true);
+  for (; i < len; i++) dst[to + i] = src[from + i];
 }
