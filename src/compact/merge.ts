@@ -19,7 +19,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CompactdError, dataLoss } from '../model/errors.js';
 import type { PartColumns } from '../part/columns.js';
-import { compareRows } from '../part/validate.js';
+import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/validate.js';
 import type { OutputBuilder } from './builder.js';
 import type { LoadedPart } from './source.js';
 
@@ -55,10 +55,10 @@ class Cursor {
     const c = p.cols;
     this.cols = c;
     this.k = c.kData;
-    this.kv = new DataView(c.kData.buffer, c.kData.byteOffset, c.kData.byteLength);
+    this.kv = viewOf(c.kData);
     this.kOff = c.kOffsets;
     this.v = c.vData;
-    this.vv = new DataView(c.vData.buffer, c.vData.byteOffset, c.vData.byteLength);
+    this.vv = viewOf(c.vData);
     this.vOff = c.vOffsets;
     this.t = new Uint32Array(c.t.buffer, c.t.byteOffset, c.t.length * 2);
     this.d = new Uint32Array(c.d.buffer, c.d.byteOffset, c.d.length * 2);
@@ -498,29 +498,6 @@ export class ChunkMerge {
     if (c === 0) return a.run < b.run;
     return c < 0;
   }
-}
-
-/**
- * Unsigned bytewise order of a[as..ae) and b[bs..be). Four bytes at a time as big-endian words
- * (whose numeric order is the bytewise order): keys often share prefixes, and a DataView read
- * costs about what one byte of a byte loop does.
- */
-function compareBytes(a: Uint8Array, av: DataView, as: number, ae: number, b: Uint8Array, bv: DataView, bs: number, be: number): number {
-  const la = ae - as;
-  const lb = be - bs;
-  const n = la < lb ? la : lb;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const x = av.getUint32(as + i);
-    const y = bv.getUint32(bs + i);
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  for (; i < n; i++) {
-    const x = a[as + i];
-    const y = b[bs + i];
-    if (x !== y) return x - y;
-  }
-  return la - lb;
 }
 
 function bytesEqual(a: Uint8Array, av: DataView, as: number, ae: number, b: Uint8Array, bv: DataView, bs: number, be: number): boolean {

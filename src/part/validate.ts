@@ -60,23 +60,71 @@ export function compareRows(a: PartColumns, i: number, b: PartColumns, j: number
 }
 
 /**
+ * Unsigned bytewise order of a[as..ae) and b[bs..be), where av and bv are DataViews of exactly a
+ * and b. Compares four bytes at a time as big-endian words (their numeric order is the bytewise
+ * order): keys often share long prefixes, and one DataView read costs about one step of a byte
+ * loop. No allocation.
+ */
+export function compareByteViews(
+  a: Uint8Array, av: DataView, as: number, ae: number,
+  b: Uint8Array, bv: DataView, bs: number, be: number,
+): number {
+  const la = ae - as;
+  const lb = be - bs;
+  const n = la < lb ? la : lb;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x = av.getUint32(as + i);
+    const y = bv.getUint32(bs + i);
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  for (; i < n; i++) {
+    const x = a[as + i];
+    const y = b[bs + i];
+    if (x !== y) return x - y;
+  }
+  return la - lb;
+}
+
+/** A DataView of exactly the bytes of `a`. */
+export function viewOf(a: Uint8Array): DataView {
+  return new DataView(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
  * Checks that `cols` is sorted and consolidated as an ORDERED part must be stored: rows strictly
  * ascending by (k, v, t), hence no two rows equal in all three, and no diff 0. Throws `data_loss`
- * naming the part `name` and the first offending row.
+ * naming the part `name` and the first offending row. Reads times and diffs as 32-bit words.
  */
 export function checkOrdered(cols: PartColumns, name: string): void {
-  const { len, d } = cols;
+  const { len, dims, kData, kOffsets: ko, vData, vOffsets: vo } = cols;
+  const kv = viewOf(kData);
+  const vv = viewOf(vData);
+  const tw = new Uint32Array(cols.t.buffer, cols.t.byteOffset, len * dims * 2);
+  const dw = new Uint32Array(cols.d.buffer, cols.d.byteOffset, len * 2);
+  const words = 2 * dims;
   for (let i = 0; i < len; i++) {
-    if (d[i] === 0n) throw dataLoss(`part ${name} is not consolidated: row ${i} has diff 0`);
-    if (i > 0) {
-      const c = compareRows(cols, i - 1, cols, i);
-      if (c >= 0) {
-        throw dataLoss(
-          c === 0
-            ? `part ${name} is not consolidated: rows ${i - 1} and ${i} have equal (k, v, t)`
-            : `part ${name} is not sorted: row ${i} sorts before row ${i - 1}`,
-        );
+    if (dw[2 * i] === 0 && dw[2 * i + 1] === 0) throw dataLoss(`part ${name} is not consolidated: row ${i} has diff 0`);
+    if (i === 0) continue;
+    let c = compareByteViews(kData, kv, ko[i - 1], ko[i], kData, kv, ko[i], ko[i + 1]);
+    if (c === 0) c = compareByteViews(vData, vv, vo[i - 1], vo[i], vData, vv, vo[i], vo[i + 1]);
+    if (c === 0) {
+      // Coordinates lexicographically, each as (high word, low word).
+      const p = (i - 1) * words;
+      const q = i * words;
+      for (let j = 0; j < words && c === 0; j += 2) {
+        const ph = tw[p + j + 1];
+        const qh = tw[q + j + 1];
+        if (ph !== qh) c = ph < qh ? -1 : 1;
+        else if (tw[p + j] !== tw[q + j]) c = tw[p + j] < tw[q + j] ? -1 : 1;
       }
+    }
+    if (c >= 0) {
+      throw dataLoss(
+        c === 0
+          ? `part ${name} is not consolidated: rows ${i - 1} and ${i} have equal (k, v, t)`
+          : `part ${name} is not sorted: row ${i} sorts before row ${i - 1}`,
+      );
     }
   }
 }
