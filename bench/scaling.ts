@@ -10,7 +10,6 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MemoryBlob } from '../src/blob/memory.js';
 import { compact } from '../src/compact/compact.js';
@@ -23,6 +22,7 @@ import { deleteAll, outputKeys, writeInputs, type BenchInput } from './inputs.js
 import { atMost, fmt, fmtBytes, fmtCount, fmtMs, type Row, type SectionResult } from './report.js';
 import type { RssChildArgs, RssChildResult } from './rss-child.js';
 import { measure, median, type RepOptions, type Summary } from './stats.js';
+import { childScript } from './child.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -137,7 +137,7 @@ interface RssPoint {
   readonly baselineRssBytes: number;
 }
 
-const CHILD = fileURLToPath(new URL('./rss-child.ts', import.meta.url));
+const CHILD = childScript('rss-child');
 
 /** Writes the input to a temp file store, then runs `reps` children against it. */
 async function rssPoint(opts: ScalingOptions, updates: number): Promise<RssPoint> {
@@ -150,7 +150,7 @@ async function rssPoint(opts: ScalingOptions, updates: number): Promise<RssPoint
     const args: RssChildArgs = { dir: store.dir, requestFile, memoryBoundBytes: r.memoryBoundBytes, targetPartBytes: r.targetPartBytes };
     const children: RssChildResult[] = [];
     for (let i = 0; i < r.reps; i++) {
-      const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(args)], { maxBuffer: 1 << 20 });
+      const { stdout } = await execFileAsync(process.execPath, [...CHILD, JSON.stringify(args)], { maxBuffer: 1 << 20 });
       children.push(JSON.parse(stdout) as RssChildResult);
     }
     return {

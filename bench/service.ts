@@ -11,7 +11,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Blob } from '../src/blob/blob.js';
 import { openBlob } from '../src/blob/url.js';
 import { CompactorClient } from '../src/client/compactor-client.js';
@@ -26,6 +25,7 @@ import { tempFileStore } from './engine.js';
 import { deleteAll, outputKeys, outputPartKeys, writeInputs, type BenchInput } from './inputs.js';
 import { atMost, fmt, fmtCount, fmtMs, type Row, type SectionResult } from './report.js';
 import { mbPerSecond, quantile, timeOnce, type RepOptions, type Sample } from './stats.js';
+import { childScript } from './child.js';
 
 export interface ServiceOptions {
   readonly spec: DataSpec;
@@ -57,8 +57,7 @@ interface StoreResult {
 
 /** Starts s3rver in a child process; resolves with its blob URL and a stop function. */
 async function startS3rverChild(): Promise<{ url: string; stop(): Promise<void> }> {
-  const script = fileURLToPath(new URL('./s3rver-child.ts', import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, childScript('s3rver-child'), { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });

@@ -115,10 +115,12 @@ export class OutputBuilder {
   }
 
   /**
-   * The accumulated rows as part columns, then empties the builder. The columns are views over
-   * buffers the builder reuses: the caller must finish with them (encode) before the next append.
+   * The accumulated rows as part columns, then empties the builder. By default the columns are
+   * views over buffers the builder reuses: the caller must finish with them (encode) before the
+   * next append. With `keep`, the builder gives the buffers away and starts new ones of the same
+   * capacity, so the columns stay valid.
    */
-  take(): PartColumns {
+  take(keep = false): PartColumns {
     if (this.kSrc !== null) this.flushKeys();
     if (this.vSrc !== null) this.flushValues();
     const n = this.n;
@@ -132,6 +134,16 @@ export class OutputBuilder {
       t: new BigUint64Array(this.t.buffer, 0, n * this.dims),
       d: new BigInt64Array(this.d.buffer, 0, n),
     };
+    if (keep) {
+      this.kData = new Uint8Array(this.kData.length);
+      this.vData = new Uint8Array(this.vData.length);
+      this.kView = new DataView(this.kData.buffer);
+      this.vView = new DataView(this.vData.buffer);
+      this.kOff = new Int32Array(this.kOff.length);
+      this.vOff = new Int32Array(this.vOff.length);
+      this.t = new Uint32Array(this.t.length);
+      this.d = new Uint32Array(this.d.length);
+    }
     this.n = 0;
     this.kLen = 0;
     this.vLen = 0;

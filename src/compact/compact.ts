@@ -13,7 +13,7 @@ import { ensureCodecs } from '../part/codecs.js';
 import { OutputBuilder } from './builder.js';
 import { PartFetcher } from './fetcher.js';
 import { BytePool, MemoryAccount } from './memory.js';
-import { ChunkMerge } from './merge.js';
+import { ChunkMerge, sinceMeet } from './merge.js';
 import { chunkRuns, orderRuns, type Chunk } from './plan.js';
 import { PartSink } from './sink.js';
 import { loadPart, type SourceContext } from './source.js';
@@ -122,7 +122,6 @@ async function mergeChunk(
   );
   const builder = new OutputBuilder(dims);
   sink.beginRun(pool);
-  const sinceMeet = meetOf(req.desc.since, dims);
   const merge = new ChunkMerge(
     {
       runs: chunk.runs.length,
@@ -141,7 +140,7 @@ async function mergeChunk(
       checkpoint: () => deps.signal?.throwIfAborted(),
     },
     dims,
-    sinceMeet,
+    sinceMeet(req.desc.since, dims),
   );
   fetcher.pump();
   try {
@@ -152,17 +151,6 @@ async function mergeChunk(
   } finally {
     fetcher.close();
   }
-}
-
-/**
- * advance_by in the product order is coordinate-wise: min over f of max(t_j, f_j) equals
- * max(t_j, min over f of f_j). So advancing needs only the coordinate-wise meet of since.
- */
-function meetOf(since: readonly (readonly bigint[])[], dims: number): bigint[] | undefined {
-  if (since.length === 0) return undefined;
-  const m = since[0].slice();
-  for (const f of since) for (let j = 0; j < dims; j++) if (f[j] < m[j]) m[j] = f[j];
-  return m;
 }
 
 function failure(err: unknown, signal: AbortSignal | undefined): CompactdError {

@@ -155,6 +155,8 @@ export class PartFetcher {
   private consume(r: number, slot: Slot): LoadedPart {
     this.slots[r] = undefined;
     this.offer(r);
+    // The run's next part is a candidate now: fetch it ahead if the budget allows.
+    this.pump();
     if (slot.prefetched) {
       // The part now sits in its run's own charge (the chunk's memory), not the prefetch budget.
       this.prefetchedBytes -= slot.charged;

@@ -23,6 +23,18 @@ import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/v
 import type { OutputBuilder } from './builder.js';
 import type { LoadedPart } from './source.js';
 
+/**
+ * advance_by in the product order is coordinate-wise: min over f of max(t_j, f_j) equals
+ * max(t_j, min over f of f_j). So advancing needs only the coordinate-wise meet of since;
+ * undefined for the empty since (times stay as they are).
+ */
+export function sinceMeet(since: readonly (readonly bigint[])[], dims: number): bigint[] | undefined {
+  if (since.length === 0) return undefined;
+  const m = since[0].slice(0, dims);
+  for (const f of since) for (let j = 0; j < dims; j++) if (f[j] < m[j]) m[j] = f[j];
+  return m;
+}
+
 const TWO32 = 4294967296;
 /** |hi word| below this keeps a diff under 2^52, so a sum of two stays exact in a double. */
 const SAFE_HI = 0x100000;
@@ -142,19 +154,19 @@ export class ChunkMerge {
     private readonly output: MergeOutput,
     dims: number,
     /** Coordinate-wise meet of the output since; undefined for the empty since (no advancing). */
-    sinceMeet: readonly bigint[] | undefined,
+    meet: readonly bigint[] | undefined,
   ) {
     this.dims = dims;
     this.tw = 2 * dims;
     this.cursors = [];
     for (let r = 0; r < input.runs; r++) this.cursors.push(new Cursor(r));
     this.tails = this.cursors.map(() => undefined);
-    this.advancing = sinceMeet !== undefined;
+    this.advancing = meet !== undefined;
     this.sinceWords = new Uint32Array(this.tw);
-    if (sinceMeet !== undefined) {
+    if (meet !== undefined) {
       for (let j = 0; j < dims; j++) {
-        this.sinceWords[2 * j] = Number(sinceMeet[j] & 0xffffffffn);
-        this.sinceWords[2 * j + 1] = Number(sinceMeet[j] >> 32n);
+        this.sinceWords[2 * j] = Number(meet[j] & 0xffffffffn);
+        this.sinceWords[2 * j + 1] = Number(meet[j] >> 32n);
       }
     }
     this.gt = new Uint32Array(this.tw);
