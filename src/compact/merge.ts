@@ -136,7 +136,9 @@ export class ChunkMerge {
   private gvv!: DataView;
   private gvs = 0;
   private gve = 0;
-  private readonly gt: Uint32Array;
+  /** D = 1: the group's advanced time as low and high words. */
+  private gtlo = 0;
+  private gthi = 0;
   private sum = 0;
   private bigSum: bigint | null = null;
 
@@ -169,7 +171,6 @@ export class ChunkMerge {
         this.sinceWords[2 * j + 1] = Number(meet[j] >> 32n);
       }
     }
-    this.gt = new Uint32Array(this.tw);
     this.bufT = new Uint32Array(16 * this.tw);
   }
 
@@ -227,6 +228,8 @@ export class ChunkMerge {
     }
     const last = p.rows === null ? p.count - 1 : p.rows[p.count - 1];
     this.tails[c.run] = rowCopy(p.cols, last);
+    // Every row of an entered part is consumed before the merge ends (or fails).
+    this.rowsIn += p.count;
     return true;
   }
 
@@ -243,7 +246,6 @@ export class ChunkMerge {
       const c = heap[0];
       if (d1) this.ingest1(c);
       else this.ingestN(c);
-      this.rowsIn++;
       if (c.advance()) {
         this.siftDown(0);
       } else {
@@ -299,8 +301,8 @@ export class ChunkMerge {
     const dhi = c.d[2 * r + 1] | 0;
     if (
       this.hasGroup &&
-      this.gt[0] === tlo &&
-      this.gt[1] === thi &&
+      this.gtlo === tlo &&
+      this.gthi === thi &&
       bytesEqual(this.gk, this.gkv, this.gks, this.gke, c.k, c.kv, ks, ke) &&
       bytesEqual(this.gv, this.gvv, this.gvs, this.gve, c.v, c.vv, vs, ve)
     ) {
@@ -317,8 +319,8 @@ export class ChunkMerge {
     this.gvv = c.vv;
     this.gvs = vs;
     this.gve = ve;
-    this.gt[0] = tlo;
-    this.gt[1] = thi;
+    this.gtlo = tlo;
+    this.gthi = thi;
     this.bigSum = null;
     if (dhi >= -SAFE_HI && dhi < SAFE_HI) this.sum = dhi * TWO32 + dlo;
     else {
@@ -332,9 +334,16 @@ export class ChunkMerge {
     let lo: number;
     let hi: number;
     if (this.bigSum === null) {
-      if (this.sum === 0) return;
-      hi = Math.floor(this.sum / TWO32);
-      lo = this.sum - hi * TWO32;
+      const sum = this.sum;
+      if (sum === 0) return;
+      if (sum === (sum | 0)) {
+        // The usual diff (a small count) fits 32 bits: no division.
+        lo = sum >>> 0;
+        hi = sum < 0 ? -1 : 0;
+      } else {
+        hi = Math.floor(sum / TWO32);
+        lo = sum - hi * TWO32;
+      }
     } else {
       const s = this.bigSum;
       if (s < I64_MIN || s > I64_MAX) throw overflow();
@@ -342,7 +351,7 @@ export class ChunkMerge {
       lo = Number(BigInt.asUintN(32, s));
       hi = Number(BigInt.asIntN(32, s >> 32n));
     }
-    this.output.builder.append1(this.gk, this.gkv, this.gks, this.gke, this.gv, this.gvv, this.gvs, this.gve, this.gt[0], this.gt[1], lo, hi);
+    this.output.builder.append1(this.gk, this.gkv, this.gks, this.gke, this.gv, this.gvv, this.gvs, this.gve, this.gtlo, this.gthi, lo, hi);
   }
 
   private addDiff(dlo: number, dhi: number): void {
