@@ -7,12 +7,12 @@
  * pool being the memory bound less the output reservation (2 x target) and the runs' charge.
  * Its time is the practical limit for compaction on this format and store.
  */
-import { createHash } from 'node:crypto';
 import type { Blob } from '../src/blob/blob.js';
 import { BytePool } from '../src/compact/memory.js';
 import type { EngineConfig } from '../src/compact/types.js';
 import type { CompactRequest, HollowPart } from '../src/model/batch.js';
 import { newCompactionPrefix, newOutputKey, objectKey } from '../src/model/keys.js';
+import { partChecksum } from '../src/part/checksum.js';
 import { decodePart } from '../src/part/decode.js';
 import { encodePart } from '../src/part/encode.js';
 
@@ -44,6 +44,7 @@ export async function copyPipeline(req: CompactRequest, blob: Blob, config: Engi
   const prefetchCap = 2 * target;
   const prefix = newCompactionPrefix();
   const written: string[] = [];
+  const checksums: Promise<string>[] = [];
   const uploads = new Set<Promise<void>>();
   let failure: unknown;
   let bytesIn = 0;
@@ -92,12 +93,13 @@ export async function copyPipeline(req: CompactRequest, blob: Blob, config: Engi
     const part = parts[i];
     const name = objectKey(req.shardId, part.key);
     if (bytes.byteLength !== part.encodedSizeBytes) throw new Error(`part ${name} has the wrong size`);
-    const sum = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (sum !== part.checksum) throw new Error(`part ${name} fails its checksum`);
+    // Checksums as the engine computes them: in the thread pool, overlapping the decode and encode.
+    const sum = partChecksum(bytes);
     const { cols } = decodePart(bytes, name);
     const out = encodePart(cols, { version: 1, dims: cols.dims, desc: req.desc, index: i }, { compression: config.compression });
     // The engine records this checksum in the output's HollowPart; computing it is the cost.
-    createHash('sha256').update(out).digest('hex');
+    checksums.push(partChecksum(out));
+    if ((await sum) !== part.checksum) throw new Error(`part ${name} fails its checksum`);
     bytesIn += bytes.byteLength;
     bytesOut += out.byteLength;
     rows += cols.len;
@@ -128,5 +130,6 @@ export async function copyPipeline(req: CompactRequest, blob: Blob, config: Engi
   }
   await Promise.all(uploads);
   if (failure !== undefined) throw failure;
+  await Promise.all(checksums);
   return { written, bytesIn, bytesOut, rows };
 }

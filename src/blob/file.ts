@@ -7,11 +7,11 @@
  * such a `set` fails with 'invalid'. Keys the service writes never collide this way.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { CompactdError } from '../model/errors.js';
 import type { Blob, BlobMeta, BlobOptions } from './blob.js';
-import { aligned, checkKey, checkPrefix, compareKeys, throwIfAborted } from './util.js';
+import { checkKey, checkPrefix, compareKeys, throwIfAborted } from './util.js';
 
 /** Names of in-flight temp files start with this; `list` skips them and no key segment may use it. */
 export const TEMP_MARK = '.compactd-tmp-';
@@ -59,7 +59,7 @@ export class FileBlob implements Blob {
     const file = this.pathOf(key);
     throwIfAborted(opts?.signal);
     try {
-      return aligned(await readFile(file, { signal: opts?.signal }));
+      return await readWhole(file, opts?.signal);
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw fsError(err, `get ${key}`, true, opts?.signal);
@@ -237,6 +237,29 @@ export class FileBlob implements Blob {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Reads a whole file with as few reads as it takes (one, normally) into a fresh buffer, which
+ * starts 8-byte aligned. fs.readFile reads in 512 KiB slices, each needing a turn of the event
+ * loop, so a large read crawls while the thread computes; one read runs in the thread pool alone.
+ */
+async function readWhole(file: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const buf = new Uint8Array(size);
+    let at = 0;
+    while (at < size) {
+      throwIfAborted(signal);
+      const { bytesRead } = await fh.read(buf, at, size - at, at);
+      if (bytesRead === 0) break; // truncated since the stat: return what is there
+      at += bytesRead;
+    }
+    return at === size ? buf : buf.subarray(0, at);
+  } finally {
+    await fh.close();
+  }
 }
 
 async function syncDir(dir: string): Promise<void> {

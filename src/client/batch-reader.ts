@@ -12,12 +12,12 @@ import { descDims, descEquals, formatDesc } from '../model/description.js';
 import { CompactdError, dataLoss } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
 import { compareBytes, consolidate, type Update } from '../model/update.js';
+import { partChecksum } from '../part/checksum.js';
 import { ensureCodecs } from '../part/codecs.js';
 import type { DecodedPart } from '../part/columns.js';
 import { decodePart } from '../part/decode.js';
 import { updatesFromColumns } from '../part/rows.js';
 import { checkOrdered, compareRows } from '../part/validate.js';
-import { sha256Checksum } from './batch-writer.js';
 import { DEFAULT_IN_FLIGHT, mapLimit } from './pool.js';
 
 export interface BatchReaderOptions {
@@ -130,7 +130,7 @@ export class BatchReader {
       if (part.encodedSizeBytes !== 0 && bytes.byteLength !== part.encodedSizeBytes) {
         throw dataLoss(`part ${name} has ${bytes.byteLength} bytes, the batch records ${part.encodedSizeBytes}`);
       }
-      if (part.checksum !== '' && sha256Checksum(bytes) !== part.checksum.toLowerCase()) {
+      if (part.checksum !== '' && (await partChecksum(bytes)) !== part.checksum.toLowerCase()) {
         throw dataLoss(`part ${name} fails its checksum`);
       }
     }

@@ -5,7 +5,7 @@
  * Everything is held in memory: this is for writers flushing modest batches, tools and tests.
  * The service's engine has its own streaming part builder.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Blob } from '../blob/blob.js';
 import { beyond, format as formatAntichain, isMinimum } from '../model/antichain.js';
 import type { HollowBatch, HollowPart, Part, Run, RunOrder } from '../model/batch.js';
@@ -14,6 +14,7 @@ import { CompactdError, invalid } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
 import { format as formatTimestamp, isValid as isValidTimestamp } from '../model/timestamp.js';
 import { I64_MAX, I64_MIN, compareBytes, consolidate, type Update } from '../model/update.js';
+import { partChecksumSync } from '../part/checksum.js';
 import { ensureCodecs } from '../part/codecs.js';
 import { encodePart } from '../part/encode.js';
 import { columnsFromUpdates } from '../part/rows.js';
@@ -73,7 +74,7 @@ export function splitBySize(rows: readonly Update[], dims: number, target: numbe
 
 /** `sha256:<hex>` of `bytes`, the checksum format of HollowPart. */
 export function sha256Checksum(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return partChecksumSync(bytes);
 }
 
 export class BatchWriter {

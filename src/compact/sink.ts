@@ -4,13 +4,13 @@
  * HollowPart. Every key is remembered before its upload starts, so a failed compaction can
  * delete everything it may have written.
  */
-import { createHash } from 'node:crypto';
 import type { Blob } from '../blob/blob.js';
 import type { HollowPart } from '../model/batch.js';
 import type { Description } from '../model/description.js';
 import { internal } from '../model/errors.js';
 import { newOutputKey, objectKey } from '../model/keys.js';
 import type { PartColumns } from '../part/columns.js';
+import { partChecksum } from '../part/checksum.js';
 import { encodePart } from '../part/encode.js';
 import { checkOrdered, compareRows } from '../part/validate.js';
 import { sumDiffs } from './source.js';
@@ -38,7 +38,7 @@ interface Upload {
 export class PartSink {
   /** Every object key this compaction may have written (for cleanup on failure). */
   readonly written: string[] = [];
-  private readonly parts: HollowPart[][] = [];
+  private readonly parts: Promise<HollowPart>[][] = [];
   private readonly uploads: Upload[] = [];
   private failure: unknown;
   private index = 0;
@@ -87,18 +87,23 @@ export class PartSink {
       { version: 1, dims: cols.dims, desc: this.ctx.desc, index: ordinal },
       { compression: this.ctx.compression },
     );
-    const part: HollowPart = {
-      kind: 'hollow',
+    const diffsSum = sumDiffs(cols, null);
+    const fields = {
+      kind: 'hollow' as const,
       key,
       encodedSizeBytes: bytes.byteLength,
       updates: cols.len,
       keyLower: cols.kData.slice(cols.kOffsets[0], Math.min(cols.kOffsets[1], cols.kOffsets[0] + KEY_LOWER_MAX_BYTES)),
-      diffsSum: sumDiffs(cols, null),
-      checksum: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+      diffsSum,
     };
+    // The checksum is computed in the thread pool, alongside the upload, while the merge goes on.
+    const part = partChecksum(bytes).then((checksum): HollowPart => ({ ...fields, checksum }));
+    part.catch((err: unknown) => {
+      this.failure ??= err;
+    });
     runParts.push(part);
     this.outputBytes += bytes.byteLength;
-    this.outputDiffSum += part.diffsSum!;
+    this.outputDiffSum += diffsSum;
     this.outputUpdates += cols.len;
 
     // One upload is always allowed (its memory is reserved); more only from the leftover pool.
@@ -136,12 +141,14 @@ export class PartSink {
   async finish(): Promise<HollowPart[][]> {
     await this.settle();
     this.throwIfFailed();
-    return this.parts.filter((p) => p.length > 0);
+    const runs = await Promise.all(this.parts.map((run) => Promise.all(run)));
+    return runs.filter((p) => p.length > 0);
   }
 
   /** Waits for uploads in flight without throwing (before cleanup). */
   async settle(): Promise<void> {
     await Promise.all(this.uploads.map((u) => u.promise));
+    await Promise.allSettled(this.parts.flat());
     this.reap();
   }
 

@@ -3,13 +3,13 @@
  * zero-copy, apply the narrower-batch rule, and prepare the row order the merge walks: the
  * stored order for ORDERED runs (after checking it), a sorted permutation for UNORDERED ones.
  */
-import { createHash } from 'node:crypto';
 import type { Blob } from '../blob/blob.js';
 import { isMinimum, type Antichain } from '../model/antichain.js';
 import { descEquals, formatDesc } from '../model/description.js';
 import { CompactdError, dataLoss } from '../model/errors.js';
 import { objectKey } from '../model/keys.js';
 import { columnsBytes, type PartColumns } from '../part/columns.js';
+import { partChecksum } from '../part/checksum.js';
 import { decodePart } from '../part/decode.js';
 import { checkOrdered, compareRows } from '../part/validate.js';
 import type { PlannedRun } from './plan.js';
@@ -54,12 +54,29 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
     if (part.encodedSizeBytes > 0 && bytes.byteLength !== part.encodedSizeBytes) {
       throw dataLoss(`part ${key} has ${bytes.byteLength} bytes, but its batch records ${part.encodedSizeBytes}`);
     }
-    if (part.checksum !== '') {
-      const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-      if (actual !== part.checksum) throw dataLoss(`part ${key} fails its checksum (${actual} != ${part.checksum})`);
-    }
   }
 
+  // Hashing runs in the thread pool while this thread decodes and checks the part. A checksum
+  // mismatch wins over whatever decoding found: then the bytes are not the part's at all.
+  const expected = part.kind === 'hollow' ? part.checksum : '';
+  const checksum = expected !== '' ? partChecksum(bytes) : undefined;
+  let loaded: LoadedPart | undefined;
+  let failure: unknown;
+  try {
+    loaded = decodeLoaded(ctx, run, bytes, name);
+  } catch (err) {
+    failure = err;
+  }
+  if (checksum !== undefined) {
+    const actual = await checksum;
+    if (actual !== expected) throw dataLoss(`part ${name} fails its checksum (${actual} != ${expected})`);
+  }
+  if (failure !== undefined) throw failure;
+  return loaded!;
+}
+
+/** Decodes and checks fetched part bytes, and prepares the row order the merge walks. */
+function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, name: string): LoadedPart {
   // Only expansion is refused: an uncompressed part decodes to views of bytes already held.
   const { meta, cols } = decodePart(bytes, name, { maxDecodedBytes: Math.max(ctx.maxDecodedBytes, bytes.byteLength) });
   if (meta.dims !== ctx.dims) {
