@@ -4,6 +4,7 @@
  * the result or a serialized error. Blob operations are reported to the main thread, which owns
  * the metrics registry; engine log lines are forwarded to the request's logger there.
  */
+import { setMaxListeners } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MeteredBlob } from '../blob/metered.js';
 import type { Blob } from '../blob/blob.js';
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
 
   const run = async (id: number, msg: Extract<ToWorker, { type: 'compact' }>) => {
     const controller = new AbortController();
+    // Every blob request of the compaction listens on this signal; dozens at once are normal.
+    setMaxListeners(0, controller.signal);
     running.set(id, controller);
     // The engine's merge can run for a long time without yielding to this thread's event loop, so
     // the 'abort' message may sit unread. The main thread also raises a shared flag, and the
