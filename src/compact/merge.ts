@@ -22,6 +22,7 @@ import type { PartColumns } from '../part/columns.js';
 import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/validate.js';
 import type { OutputBuilder } from './builder.js';
 import type { LoadedPart } from './source.js';
+import { copyRow } from '../part/rows.js';
 
 /**
  * advance_by in the product order is coordinate-wise: min over f of max(t_j, f_j) equals
@@ -141,6 +142,9 @@ export class ChunkMerge {
   private gthi = 0;
   private sum = 0;
   private bigSum: bigint | null = null;
+  /** The finished sum as words (finishSum). */
+  private sumLo = 0;
+  private sumHi = 0;
 
   // D > 1: the buffered rows of the current (k, v): advanced time words and diff words.
   private bufT = new Uint32Array(64);
@@ -227,7 +231,7 @@ export class ChunkMerge {
       throw dataLoss(`part ${p.name} is out of order with the previous part of its run`);
     }
     const last = p.rows === null ? p.count - 1 : p.rows[p.count - 1];
-    this.tails[c.run] = rowCopy(p.cols, last);
+    this.tails[c.run] = copyRow(p.cols, last);
     // Every row of an entered part is consumed before the merge ends (or fails).
     this.rowsIn += p.count;
     return true;
@@ -279,6 +283,45 @@ export class ChunkMerge {
     return undefined;
   }
 
+  /** Starts a group at the key and value of cursor `c`'s current row. */
+  private startGroup(c: Cursor, ks: number, ke: number, vs: number, ve: number): void {
+    this.hasGroup = true;
+    this.gk = c.k;
+    this.gkv = c.kv;
+    this.gks = ks;
+    this.gke = ke;
+    this.gv = c.v;
+    this.gvv = c.vv;
+    this.gvs = vs;
+    this.gve = ve;
+  }
+
+  /**
+   * Ends the running diff sum: false when it is zero (nothing to emit); otherwise its low and high
+   * words are in sumLo and sumHi. OUT_OF_RANGE when it left the i64 range.
+   */
+  private finishSum(): boolean {
+    if (this.bigSum === null) {
+      const sum = this.sum;
+      if (sum === 0) return false;
+      if (sum === (sum | 0)) {
+        // The usual diff (a small count) fits 32 bits: no division.
+        this.sumLo = sum >>> 0;
+        this.sumHi = sum < 0 ? -1 : 0;
+      } else {
+        this.sumHi = Math.floor(sum / TWO32);
+        this.sumLo = sum - this.sumHi * TWO32;
+      }
+      return true;
+    }
+    const s = this.bigSum;
+    if (s < I64_MIN || s > I64_MAX) throw overflow();
+    if (s === 0n) return false;
+    this.sumLo = Number(BigInt.asUintN(32, s));
+    this.sumHi = Number(BigInt.asIntN(32, s >> 32n));
+    return true;
+  }
+
   // ---- D = 1 ----
 
   private ingest1(c: Cursor): void {
@@ -310,15 +353,7 @@ export class ChunkMerge {
       return;
     }
     if (this.hasGroup) this.emitGroup1();
-    this.hasGroup = true;
-    this.gk = c.k;
-    this.gkv = c.kv;
-    this.gks = ks;
-    this.gke = ke;
-    this.gv = c.v;
-    this.gvv = c.vv;
-    this.gvs = vs;
-    this.gve = ve;
+    this.startGroup(c, ks, ke, vs, ve);
     this.gtlo = tlo;
     this.gthi = thi;
     this.bigSum = null;
@@ -331,27 +366,8 @@ export class ChunkMerge {
 
   private emitGroup1(): void {
     this.hasGroup = false;
-    let lo: number;
-    let hi: number;
-    if (this.bigSum === null) {
-      const sum = this.sum;
-      if (sum === 0) return;
-      if (sum === (sum | 0)) {
-        // The usual diff (a small count) fits 32 bits: no division.
-        lo = sum >>> 0;
-        hi = sum < 0 ? -1 : 0;
-      } else {
-        hi = Math.floor(sum / TWO32);
-        lo = sum - hi * TWO32;
-      }
-    } else {
-      const s = this.bigSum;
-      if (s < I64_MIN || s > I64_MAX) throw overflow();
-      if (s === 0n) return;
-      lo = Number(BigInt.asUintN(32, s));
-      hi = Number(BigInt.asIntN(32, s >> 32n));
-    }
-    this.output.builder.append1(this.gk, this.gkv, this.gks, this.gke, this.gv, this.gvv, this.gvs, this.gve, this.gtlo, this.gthi, lo, hi);
+    if (!this.finishSum()) return;
+    this.output.builder.append1(this.gk, this.gkv, this.gks, this.gke, this.gv, this.gvv, this.gvs, this.gve, this.gtlo, this.gthi, this.sumLo, this.sumHi);
   }
 
   private addDiff(dlo: number, dhi: number): void {
@@ -379,15 +395,7 @@ export class ChunkMerge {
       !bytesEqual(this.gv, this.gvv, this.gvs, this.gve, c.v, c.vv, vs, ve)
     ) {
       if (this.hasGroup) this.emitGroupN();
-      this.hasGroup = true;
-      this.gk = c.k;
-      this.gkv = c.kv;
-      this.gks = ks;
-      this.gke = ke;
-      this.gv = c.v;
-      this.gvv = c.vv;
-      this.gvs = vs;
-      this.gve = ve;
+      this.startGroup(c, ks, ke, vs, ve);
       this.bufN = 0;
     }
     const n = this.bufN++;
@@ -440,22 +448,8 @@ export class ChunkMerge {
         this.addDiff(dlo, dhi);
         j++;
       }
-      let lo: number;
-      let hi: number;
-      let zero: boolean;
-      if (this.bigSum === null) {
-        zero = this.sum === 0;
-        hi = Math.floor(this.sum / TWO32);
-        lo = this.sum - hi * TWO32;
-      } else {
-        const s = this.bigSum;
-        if (s < I64_MIN || s > I64_MAX) throw overflow();
-        zero = s === 0n;
-        lo = Number(BigInt.asUintN(32, s));
-        hi = Number(BigInt.asIntN(32, s >> 32n));
-      }
-      if (!zero) {
-        this.output.builder.append(this.gk, this.gkv, this.gks, this.gke, this.gv, this.gvv, this.gvs, this.gve, t, first * tw, lo, hi);
+      if (this.finishSum()) {
+        this.output.builder.append(this.gk, this.gkv, this.gks, this.gke, this.gv, this.gvv, this.gvs, this.gve, t, first * tw, this.sumLo, this.sumHi);
       }
       i = j;
     }
@@ -549,19 +543,4 @@ function toBig(lo: number, hi: number): bigint {
 
 function overflow(): CompactdError {
   return new CompactdError('out_of_range', 'diff sum leaves the i64 range');
-}
-
-function rowCopy(cols: PartColumns, i: number): PartColumns {
-  const k = cols.kData.slice(cols.kOffsets[i], cols.kOffsets[i + 1]);
-  const v = cols.vData.slice(cols.vOffsets[i], cols.vOffsets[i + 1]);
-  return {
-    dims: cols.dims,
-    len: 1,
-    kOffsets: Int32Array.of(0, k.length),
-    kData: k,
-    vOffsets: Int32Array.of(0, v.length),
-    vData: v,
-    t: cols.t.slice(i * cols.dims, (i + 1) * cols.dims),
-    d: cols.d.slice(i, i + 1),
-  };
 }

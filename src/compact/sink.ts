@@ -16,6 +16,7 @@ import { checkOrdered, compareRows } from '../part/validate.js';
 import { sumDiffs } from './source.js';
 import type { BytePool } from './memory.js';
 import { KEY_LOWER_MAX_BYTES } from './validate.js';
+import { copyRow } from '../part/rows.js';
 
 export interface SinkContext {
   readonly blob: Blob;
@@ -173,20 +174,4 @@ export class PartSink {
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
-}
-
-/** A one-row copy of row `i` (so the previous part's buffers can be reused). */
-function copyRow(cols: PartColumns, i: number): PartColumns {
-  const k = cols.kData.slice(cols.kOffsets[i], cols.kOffsets[i + 1]);
-  const v = cols.vData.slice(cols.vOffsets[i], cols.vOffsets[i + 1]);
-  return {
-    dims: cols.dims,
-    len: 1,
-    kOffsets: Int32Array.of(0, k.length),
-    kData: k,
-    vOffsets: Int32Array.of(0, v.length),
-    vData: v,
-    t: cols.t.slice(i * cols.dims, (i + 1) * cols.dims),
-    d: cols.d.slice(i, i + 1),
-  };
 }

@@ -72,3 +72,19 @@ export function updatesFromColumns(cols: PartColumns): Update[] {
   }
   return out;
 }
+
+/** A one-row copy of row `i` of `cols` (which may then be reused or released). */
+export function copyRow(cols: PartColumns, i: number): PartColumns {
+  const k = cols.kData.slice(cols.kOffsets[i], cols.kOffsets[i + 1]);
+  const v = cols.vData.slice(cols.vOffsets[i], cols.vOffsets[i + 1]);
+  return {
+    dims: cols.dims,
+    len: 1,
+    kOffsets: Int32Array.of(0, k.length),
+    kData: k,
+    vOffsets: Int32Array.of(0, v.length),
+    vData: v,
+    t: cols.t.slice(i * cols.dims, (i + 1) * cols.dims),
+    d: cols.d.slice(i, i + 1),
+  };
+}

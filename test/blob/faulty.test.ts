@@ -9,17 +9,9 @@ import { MemoryBlob } from '../../src/blob/memory.js';
 import { RetryingBlob, retryPolicy } from '../../src/blob/retry.js';
 import { CompactdError } from '../../src/model/errors.js';
 import { listAll } from './conformance.js';
+import { failure } from '../helpers/errors.js';
 
 const fastRetry = { policy: retryPolicy({ initialBackoffMs: 0.5, maxBackoffMs: 2, maxElapsedMs: 10_000 }) };
-
-async function failure(p: Promise<unknown>): Promise<CompactdError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CompactdError);
-  return err as CompactdError;
-}
 
 /** Runs a fixed mix of operations, recording which ones failed (by index). */
 async function pattern(blob: Blob, n: number): Promise<number[]> {

@@ -6,17 +6,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backoffMs, DEFAULT_RETRY_POLICY, retry, retryPolicy } from '../../src/blob/retry.js';
 import { CompactdError } from '../../src/model/errors.js';
+import { failure } from '../helpers/errors.js';
 
 const unavailable = (determinate = true) => new CompactdError('unavailable', 'flaky', { determinate });
-
-async function failure(p: Promise<unknown>): Promise<CompactdError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CompactdError);
-  return err as CompactdError;
-}
 
 describe('backoffMs', () => {
   it('defaults to 4 ms, doubling, capped at 16 s, jitter 10%, ~30 s budget', () => {

@@ -8,8 +8,8 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PARTS, MIN_PART_BYTES, S3Blob, type S3BlobOptions } from '../../src/blob/s3.js';
-import { CompactdError } from '../../src/model/errors.js';
 import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
+import { failure } from '../helpers/errors.js';
 
 const FAST = { initialBackoffMs: 1, maxBackoffMs: 5, maxElapsedMs: 400 };
 
@@ -23,15 +23,6 @@ function blobAt(endpoint: string, extra: Partial<S3BlobOptions> = {}): S3Blob {
     socketTimeoutMs: 2000,
     ...extra,
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<CompactdError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CompactdError);
-  return err as CompactdError;
 }
 
 function listen(server: net.Server): Promise<string> {

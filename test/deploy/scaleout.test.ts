@@ -15,7 +15,7 @@ import { consolidate, type Update } from '../../src/model/update.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 import { compactRequest, httpGetText, writeInputs } from '../service/harness.js';
 import { metricSum } from '../service/prom.js';
-import { servingPorts, spawnServe, type ServeProcess } from './serve-process.js';
+import { servingPorts, spawnServe, type ServeProcess } from '../helpers/serve-process.js';
 
 const SERVERS = 3;
 const SHARDS = 6;

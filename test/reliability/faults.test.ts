@@ -21,6 +21,7 @@ import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../helpers/s
 import { compactRequest, healthClient, httpGetText, listKeys, startTestServer, writeInputs, type TestServer } from '../service/harness.js';
 import { metricSum } from '../service/prom.js';
 import { startRelay, type Relay } from './proxy.js';
+import { failure } from '../helpers/errors.js';
 
 let s3: S3rverHandle;
 /** A fault-free view of the bucket, for writing inputs and checking what is there. */
@@ -35,15 +36,6 @@ afterAll(async () => {
   await blob?.close();
   await s3?.stop();
 });
-
-async function failure(p: Promise<unknown>): Promise<CompactdError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CompactdError);
-  return err as CompactdError;
-}
 
 async function withServer<T>(url: string, flags: string[], f: (t: TestServer, client: CompactorClient) => Promise<T>): Promise<T> {
   const t = await startTestServer(url, ['--workers', '2', ...flags]);

@@ -13,10 +13,10 @@ import type { Blob } from '../../src/blob/blob.js';
 import { openBlob } from '../../src/blob/url.js';
 import { CompactorClient, kindOfStatus } from '../../src/client/compactor-client.js';
 import type { HollowBatch } from '../../src/model/batch.js';
-import { CompactdError } from '../../src/model/errors.js';
 import { statusCode } from '../../src/service/status.js';
 import { compactRequest, httpGetText, startTestServer, writeInputs, type TestServer } from './harness.js';
 import { metricSum } from './prom.js';
+import { failure } from '../helpers/errors.js';
 
 let dir: string;
 let url: string;
@@ -38,15 +38,6 @@ afterAll(async () => {
   await blob?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function failure(p: Promise<unknown>): Promise<CompactdError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CompactdError);
-  return err as CompactdError;
-}
 
 describe('kindOfStatus', () => {
   it('inverts the service mapping for every kind', () => {

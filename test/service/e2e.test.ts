@@ -12,11 +12,11 @@ import type { Blob } from '../../src/blob/blob.js';
 import { openBlob } from '../../src/blob/url.js';
 import { CompactorClient } from '../../src/client/compactor-client.js';
 import type { HollowBatch, HollowPart } from '../../src/model/batch.js';
-import { CompactdError } from '../../src/model/errors.js';
 import { I64_MAX } from '../../src/model/update.js';
 import { consolidate, desc1, readRows, upd, writeBatch } from '../helpers/batches.js';
 import { compactRequest, healthClient, httpGetText, listKeys, startTestServer, until, writeInputs, type TestServer } from './harness.js';
 import { metricSum } from './prom.js';
+import { failure } from '../helpers/errors.js';
 
 let dir: string;
 let url: string;
@@ -41,15 +41,6 @@ afterAll(async () => {
   await blob?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function failure(p: Promise<unknown>): Promise<CompactdError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CompactdError);
-  return err as CompactdError;
-}
 
 async function scrape(): Promise<string> {
   const res = await httpGetText(t.server.metricsPort, '/metrics');

@@ -3,7 +3,6 @@
  * and `compactd compact --endpoint`, counts the work on /metrics, and exits 0 on SIGTERM and on
  * SIGINT after a graceful shutdown. Bad options fail at once with one line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -11,49 +10,10 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBlob } from '../../src/blob/url.js';
 import { compactRequestToJson, formatJson } from '../../src/wire/json.js';
-import { ROOT, run } from '../helpers/cli.js';
-import { compactRequest, httpGetText, writeInputs, type LogLine } from './harness.js';
+import { run } from '../helpers/cli.js';
+import { servingPorts, spawnServe } from '../helpers/serve-process.js';
+import { compactRequest, httpGetText, writeInputs } from './harness.js';
 import { metricSum } from './prom.js';
-
-const ENTRY = path.join(ROOT, 'test', 'cli', 'entry.ts');
-
-interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: LogLine[];
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-}
-
-function startServe(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'serve', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: LogLine[] = [];
-  let pending = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (pending + chunk).split('\n');
-    pending = parts.pop()!;
-    for (const l of parts) if (l.trim()) lines.push(JSON.parse(l) as LogLine);
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { proc, lines, exit, stderr: () => err };
-}
-
-async function serving(child: Child): Promise<{ port: number; metricsPort: number }> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const line = child.lines.find((l) => l.msg === 'server serving');
-    if (line) return { port: line.port as number, metricsPort: line.metricsPort as number };
-    if (child.proc.exitCode !== null || Date.now() > end) throw new Error(`serve did not start: ${child.stderr()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 let dir: string;
 let url: string;
@@ -68,9 +28,9 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 describe('compactd serve', () => {
   it('serves demo and compact --endpoint, counts them on /metrics, and exits 0 on SIGTERM', async () => {
     // Options from the environment too: COMPACTD_WORKERS.
-    const child = startServe(['--port', '0', '--metrics-port', '0', '--blob', url], { COMPACTD_WORKERS: '1' });
+    const child = spawnServe(['--port', '0', '--metrics-port', '0', '--blob', url], { COMPACTD_WORKERS: '1' });
     try {
-      const { port, metricsPort } = await serving(child);
+      const { port, metricsPort } = await servingPorts(child);
       expect(child.lines.find((l) => l.msg === 'server serving')!.config).toMatchObject({ concurrencyLimit: 1 });
 
       const demo = await run(['demo', '--endpoint', `127.0.0.1:${port}`, '--blob', url, '--batches', '8', '--rows', '500']);
@@ -103,9 +63,9 @@ describe('compactd serve', () => {
   });
 
   it('exits 0 on SIGINT', async () => {
-    const child = startServe(['--port', '0', '--metrics-port', '0', '--blob', url, '--workers', '1']);
+    const child = spawnServe(['--port', '0', '--metrics-port', '0', '--blob', url, '--workers', '1']);
     try {
-      await serving(child);
+      await servingPorts(child);
       child.proc.kill('SIGINT');
       expect(await child.exit).toEqual({ code: 0, signal: null });
     } finally {
@@ -114,7 +74,7 @@ describe('compactd serve', () => {
   });
 
   it('refuses a bad option with one line and exit 1', async () => {
-    const child = startServe(['--queue-size', 'x']);
+    const child = spawnServe(['--queue-size', 'x']);
     expect((await child.exit).code).toBe(1);
     expect(child.stderr()).toBe('INVALID_ARGUMENT: --queue-size: expected a whole number >= 1, got "x"\n');
   });

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { ROOT } from '../helpers/cli.js';
+import { ROOT } from './cli.js';
 import type { LogLine } from '../service/harness.js';
 
 const ENTRY = path.join(ROOT, 'test', 'cli', 'entry.ts');
