@@ -6,6 +6,7 @@ import { CompactdError } from '../model/errors.js';
 import type { Blob, BlobMeta, BlobOptions } from './blob.js';
 import type { BlobOp } from './metered.js';
 import { sleep, throwIfAborted } from './util.js';
+import { seededRandom } from '../model/random.js';
 
 export interface FaultyBlobOptions {
   /** Probability in [0, 1] that a matching operation fails (default 0). */
@@ -51,7 +52,7 @@ export class FaultyBlob implements Blob {
       throw new CompactdError('invalid', 'FaultyBlob: latencies must be >= 0');
     }
     this.down = opts.down ?? false;
-    this.random = mulberry32(opts.seed ?? 1);
+    this.random = seededRandom(opts.seed ?? 1);
     this.ops = new Set(opts.ops ?? ['get', 'set', 'delete', 'head', 'list']);
   }
 
@@ -124,14 +125,3 @@ export class FaultyBlob implements Blob {
   }
 }
 
-/** A small, fast, seedable PRNG (uniform in [0, 1)); quality is ample for fault injection. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -5,6 +5,7 @@
  * (CompactdError `invalid`, one line, pointing at `--help`).
  */
 import { invalid } from '../model/errors.js';
+import { separateValue } from '../config/argv.js';
 
 export type FlagType = 'string' | 'boolean' | 'count' | 'bytes';
 
@@ -93,20 +94,10 @@ export function parseFlags(argv: readonly string[], flags: readonly FlagSpec[], 
     }
     if (!spec) throw invalid(`unknown flag --${name}${hint}`);
     if (raw === undefined) {
-      const next = argv[i + 1];
-      if (spec.type === 'boolean') {
-        // A bare boolean means true; an explicit literal right after it is its value.
-        if (next !== undefined && /^(true|false)$/i.test(next)) {
-          raw = next;
-          i++;
-        } else {
-          raw = 'true';
-        }
-      } else {
-        if (next === undefined || next.startsWith('--')) throw invalid(`--${name}: missing value${hint}`);
-        raw = next;
-        i++;
-      }
+      const taken = separateValue(argv, i, spec.type === 'boolean');
+      if (taken.raw === undefined) throw invalid(`--${name}: missing value${hint}`);
+      raw = taken.raw;
+      i = taken.last;
     }
     if (values.has(spec.name)) throw invalid(`--${spec.name}: given more than once${hint}`);
     values.set(spec.name, parseValue(spec, raw, hint));

@@ -11,8 +11,10 @@
 import { availableParallelism } from 'node:os';
 import { CompactdError } from '../model/errors.js';
 import { MAX_PART_KEY_CHARS } from '../model/keys.js';
+import { separateValue } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
+import type { ServiceConfig } from '../model/service-config.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -78,18 +80,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const COMPRESSIONS = ['none', 'zstd'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
-/** The settings the Admin API reads and changes while the service runs (ServiceConfig). */
-export interface RuntimeConfig {
-  readonly enabled: boolean;
-  readonly queueSize: number;
-  readonly concurrencyLimit: number;
-  readonly heuristicMinInputs: number;
-  readonly heuristicMinParts: number;
-  readonly heuristicMinUpdates: number;
-  readonly minimumTimeoutSeconds: number;
-  readonly memoryBoundBytes: number;
-  readonly targetPartBytes: number;
-}
+/** The settings the Admin API reads and changes while the service runs. */
+export type RuntimeConfig = ServiceConfig;
 
 /** Everything `compactd serve` runs with; frozen. */
 export interface ServeOptions extends RuntimeConfig {
@@ -334,22 +326,10 @@ function parseArgv(argv: readonly string[]): Map<string, { source: string; raw: 
     }
     if (!spec) throw new CompactdError('invalid', `unknown flag --${name} (see --help)`);
     if (raw === undefined) {
-      const next = argv[i + 1];
-      if (spec.type === 'boolean') {
-        // A bare boolean flag means true; an explicit literal after it is taken as its value.
-        if (next !== undefined && /^(true|false)$/i.test(next)) {
-          raw = next;
-          i++;
-        } else {
-          raw = 'true';
-        }
-      } else {
-        if (next === undefined || next.startsWith('--')) {
-          throw new CompactdError('invalid', `--${name}: missing value (${expectation(spec)})`);
-        }
-        raw = next;
-        i++;
-      }
+      const taken = separateValue(argv, i, spec.type === 'boolean');
+      if (taken.raw === undefined) throw new CompactdError('invalid', `--${name}: missing value (${expectation(spec)})`);
+      raw = taken.raw;
+      i = taken.last;
     }
     if (out.has(spec.flag)) throw new CompactdError('invalid', `--${spec.flag}: given more than once`);
     out.set(spec.flag, { source: `--${spec.flag}`, raw });

@@ -2,6 +2,7 @@
  * Counting for the load generator: latencies kept whole (a run makes thousands of requests, not
  * millions) so percentiles are exact, and a seeded random source so a run's data is reproducible.
  */
+import { seededRandom } from '../model/random.js';
 
 /**
  * The nearest-rank percentile (0 < p <= 100) of `sorted` (ascending); NaN for no samples.
@@ -38,24 +39,11 @@ export class Latencies {
   }
 }
 
-/**
- * A small seeded generator (mulberry32): the same seed gives the same sequence on every platform.
- * Returns a function yielding floats in [0, 1).
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Mixes a run seed and a stream number into one 32-bit seed (distinct streams per shard). */
 export function mixSeed(seed: number, stream: number): number {
   let h = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
   return (h ^ (h >>> 15)) >>> 0;
 }
+
+export { seededRandom };

@@ -40,3 +40,17 @@ export function columnsBytes(cols: PartColumns): number {
     cols.kOffsets.byteLength + cols.kData.byteLength + cols.vOffsets.byteLength + cols.vData.byteLength + cols.t.byteLength + cols.d.byteLength
   );
 }
+
+/** Fresh zeroed columns for `len` rows of `dims` coordinates, with room for the given key and value bytes. */
+export function allocColumns(len: number, dims: number, kBytes: number, vBytes: number): PartColumns {
+  return {
+    dims,
+    len,
+    kOffsets: new Int32Array(len + 1),
+    kData: new Uint8Array(kBytes),
+    vOffsets: new Int32Array(len + 1),
+    vData: new Uint8Array(vBytes),
+    t: new BigUint64Array(len * dims),
+    d: new BigInt64Array(len),
+  };
+}

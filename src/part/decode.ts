@@ -22,7 +22,7 @@ import {
 } from 'apache-arrow';
 import { CompactdError, dataLoss, internal } from '../model/errors.js';
 import { codecsRegistered, DecompressionBudgetExceeded, withDecompressionBudget } from './codecs.js';
-import type { DecodedPart, PartColumns } from './columns.js';
+import { allocColumns, type DecodedPart, type PartColumns } from './columns.js';
 import { verifyFooter, verifyRecordBatch, type FileBlock, type NodeLayout } from './ipcfile.js';
 import { META_KEY, decodeMeta } from './meta.js';
 import { schemaProblem } from './schema.js';
@@ -224,12 +224,8 @@ function concatColumns(parts: readonly PartColumns[], dims: number, name: string
     vBytes += p.vOffsets[p.len] - p.vOffsets[0];
   }
   if (kBytes > 0x7fffffff || vBytes > 0x7fffffff) throw dataLoss(`part ${name}: keys or values exceed 2 GiB`);
-  const kOffsets = new Int32Array(len + 1);
-  const vOffsets = new Int32Array(len + 1);
-  const kData = new Uint8Array(kBytes);
-  const vData = new Uint8Array(vBytes);
-  const t = new BigUint64Array(len * dims);
-  const d = new BigInt64Array(len);
+  const columns = allocColumns(len, dims, kBytes, vBytes);
+  const { kOffsets, vOffsets, kData, vData, t, d } = columns;
   let row = 0;
   let kPos = 0;
   let vPos = 0;
@@ -240,7 +236,7 @@ function concatColumns(parts: readonly PartColumns[], dims: number, name: string
     d.set(p.d, row);
     row += p.len;
   }
-  return { dims, len, kOffsets, kData, vOffsets, vData, t, d };
+  return columns;
 }
 
 /** Appends `len` binary values to `outOffsets`/`outData` at `row`/`pos`; returns the new end. */

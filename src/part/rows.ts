@@ -5,7 +5,7 @@
 import { CompactdError } from '../model/errors.js';
 import { I64_MAX, I64_MIN, type Update } from '../model/update.js';
 import { U64_MAX } from '../model/timestamp.js';
-import type { PartColumns } from './columns.js';
+import { allocColumns, type PartColumns } from './columns.js';
 
 /**
  * Builds columns holding `updates` in the given order (no sorting, no consolidation), writing the
@@ -29,12 +29,8 @@ export function columnsFromUpdates(updates: readonly Update[], dims: number): Pa
   if (kBytes > 0x7fffffff || vBytes > 0x7fffffff) {
     throw new CompactdError('invalid', 'keys or values exceed 2 GiB in one part');
   }
-  const kOffsets = new Int32Array(len + 1);
-  const vOffsets = new Int32Array(len + 1);
-  const kData = new Uint8Array(kBytes);
-  const vData = new Uint8Array(vBytes);
-  const t = new BigUint64Array(len * dims);
-  const d = new BigInt64Array(len);
+  const columns = allocColumns(len, dims, kBytes, vBytes);
+  const { kOffsets, vOffsets, kData, vData, t, d } = columns;
   let kPos = 0;
   let vPos = 0;
   for (let i = 0; i < len; i++) {
@@ -53,7 +49,7 @@ export function columnsFromUpdates(updates: readonly Update[], dims: number): Pa
     if (u.d < I64_MIN || u.d > I64_MAX) throw new CompactdError('invalid', `update ${i} has diff ${u.d} outside i64`);
     d[i] = u.d;
   }
-  return { dims, len, kOffsets, kData, vOffsets, vData, t, d };
+  return columns;
 }
 
 /** Copies every row of `cols` out into fresh `Update` objects (no views into `cols` remain). */

@@ -28,7 +28,7 @@ import type {
 } from '../model/batch.js';
 import { emptyStats } from '../model/batch.js';
 import type { Description } from '../model/description.js';
-import { CompactdError, internal, invalid } from '../model/errors.js';
+import { CompactdError, internal } from '../model/errors.js';
 import { validatePartKey, validateShardId } from '../model/keys.js';
 import { U64_MAX, type Timestamp } from '../model/timestamp.js';
 import { I64_MAX, I64_MIN } from '../model/update.js';
@@ -47,6 +47,8 @@ import type { RunOrder__Output } from '../gen/compactd/v1/RunOrder.js';
 import type { ServiceConfig__Output } from '../gen/compactd/v1/ServiceConfig.js';
 import type { Timestamp__Output } from '../gen/compactd/v1/Timestamp.js';
 import type { UpdateConfigRequest__Output } from '../gen/compactd/v1/UpdateConfigRequest.js';
+import { at, fail, show } from './paths.js';
+import type { ServiceConfig } from '../model/service-config.js';
 
 /** Longest `key_lower` a writer may record (CONTRACT.md section 3). */
 export const MAX_KEY_LOWER_BYTES = 100;
@@ -66,41 +68,13 @@ export interface DeletePartsResponse {
   readonly missing: number;
 }
 
-/** The values of the ServiceConfig message (the live settings of one service). */
-export interface ServiceConfig {
-  readonly enabled: boolean;
-  readonly queueSize: number;
-  readonly concurrencyLimit: number;
-  readonly heuristicMinInputs: number;
-  readonly heuristicMinParts: number;
-  readonly heuristicMinUpdates: number;
-  readonly minimumTimeoutSeconds: number;
-  readonly memoryBoundBytes: number;
-  readonly targetPartBytes: number;
-}
+export type { ServiceConfig };
 
 /** An UpdateConfigRequest: only the fields present are changed. */
 export type ServiceConfigUpdate = Partial<ServiceConfig>;
 
 // ---------------------------------------------------------------------------------------------
 // Scalar readers. `path` is the JSON path of the field, used as the message prefix.
-
-function fail(path: string, why: string): never {
-  throw invalid(path ? `${path}: ${why}` : why);
-}
-
-function at(path: string, field: string): string {
-  return path ? `${path}.${field}` : field;
-}
-
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (typeof v === 'bigint') return v.toString();
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
 
 /** Parses an unsigned decimal or accepts a safe integer number; the loader gives decimal strings. */
 function integer(v: unknown, path: string, what: string): bigint {

@@ -15,7 +15,6 @@
 import { Buffer } from 'node:buffer';
 import type { Antichain } from '../model/antichain.js';
 import type { CompactRequest, CompactResponse, HollowBatch } from '../model/batch.js';
-import { invalid } from '../model/errors.js';
 import { U64_MAX, type Timestamp } from '../model/timestamp.js';
 import { I64_MAX, I64_MIN, type Update } from '../model/update.js';
 import type { Antichain__Output } from '../gen/compactd/v1/Antichain.js';
@@ -39,6 +38,7 @@ import {
   type ServiceConfig,
   type ServiceConfigUpdate,
 } from './convert.js';
+import { at, fail, show } from './paths.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -137,22 +137,6 @@ export function jsonName(protoName: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Errors and small readers.
-
-function fail(path: string, why: string): never {
-  throw invalid(path ? `${path}: ${why}` : why);
-}
-
-function at(path: string, field: string): string {
-  return path ? `${path}.${field}` : field;
-}
-
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
