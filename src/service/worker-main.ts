@@ -57,10 +57,10 @@ async function main(): Promise<void> {
     // Every blob request of the compaction listens on this signal; dozens at once are normal.
     setMaxListeners(0, controller.signal);
     running.set(id, controller);
-    // The engine's merge can run for a long time without yielding to this thread's event loop, so
-    // the 'abort' message may sit unread. The main thread also raises a shared flag, and the
-    // engine's checkpoints (throwIfAborted) read it directly: cancellation lands at the next
-    // checkpoint whether or not the loop turned. The message still follows with the full reason.
+    // The engine's merge yields to this thread's event loop only between parts, so the 'abort'
+    // message may sit unread for a part's worth of merging. The main thread also raises a shared
+    // flag, and the engine's checkpoints (throwIfAborted) read it directly: cancellation lands at
+    // the next checkpoint whether or not the loop turned. The message follows with the reason.
     const flag = new Int32Array(msg.abortFlag);
     const signal = controller.signal;
     const nativeThrowIfAborted = signal.throwIfAborted.bind(signal);
