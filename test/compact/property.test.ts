@@ -280,3 +280,33 @@ describe('engine vs reference model', () => {
     );
   });
 });
+
+describe('engine vs reference model: frontiers of several elements', () => {
+  it('advances D = 2 times by a since of two incomparable elements exactly as advance_by does', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(rowArb(2, 0, 6), { maxLength: 40 }),
+        fc.tuple(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 })),
+        async (rows, [x, y, dx, dy]) => {
+          fc.pre(rows.every((r) => r.d > -(2n ** 40n) && r.d < 2n ** 40n));
+          // {(x, y + dy), (x + dx, y)}: incomparable, their meet is (x, y).
+          const since = ac([x, y + dy], [x + dx, y]);
+          const blob = new MemoryBlob();
+          const desc: Description = { lower: ac([0, 0]), upper: [], since: ac([0, 0]) };
+          const stored = consolidate(rows, desc.since);
+          const run = await writeRun(blob, SHARD, 2, desc, [{ rows: stored }]);
+          const req: CompactRequest = {
+            shardId: SHARD,
+            desc: { ...desc, since },
+            inputs: [{ desc, runs: [run], len: stored.length }],
+            force: true,
+            requestId: '',
+          };
+          const { output } = await compact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: 200, memoryBoundBytes: 4096 } });
+          expect((await readRows(blob, SHARD, output)).flat()).toEqual(consolidate(stored, since));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
