@@ -31,10 +31,6 @@ export class MemoryAccount {
     this.current -= bytes;
   }
 
-  get bytes(): number {
-    return this.current;
-  }
-
   get peak(): number {
     return this.peakBytes;
   }
@@ -65,7 +61,4 @@ export class BytePool {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  get available(): number {
-    return this.capacity - this.used;
-  }
 }
