@@ -60,5 +60,4 @@ export class BytePool {
   changed(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
-
 }
