@@ -1,4 +1,4 @@
-// Import direction: cli -> service -> compact -> part, blob, model (DESIGN.md). Each rule names a
+// Import direction: cli -> service -> compact -> part, blob, model (docs/design.md). Each rule names a
 // layer and what it must not reach; a violation fails `npm run lint`.
 const layer = (name) => `^src/${name}/`;
 const rule = (from, forbidden, comment) => ({

@@ -13,7 +13,7 @@ import { encodePart } from '../src/part/encode.js';
 import { sumDiffs } from '../src/compact/source.js';
 import { drawRuns, rowsPerPart, runColumns, type DataSpec, type RunIds } from './data.js';
 
-/** keyLower holds at most this many bytes (CONTRACT.md section 3). */
+/** keyLower holds at most this many bytes (docs/contract.md, "HollowPart"). */
 const KEY_LOWER_BYTES = 100;
 
 export interface BenchInput {

@@ -1,5 +1,5 @@
 /**
- * The `--blob` URL (CONTRACT.md section 5): parsed once into a BlobSpec, then opened.
+ * The `--blob` URL (docs/contract.md, "Store URLs"): parsed once into a BlobSpec, then opened.
  *
  *   file:///abs/dir            file://./rel/dir (relative to the working directory)   ?fsync=false
  *   mem://                     a fresh in-process store;  mem://name  one shared store per name

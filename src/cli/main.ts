@@ -1,7 +1,7 @@
 /**
  * The `compactd` command line: `compactd <command> [flags]`. Each command is one entry in
  * COMMANDS. Failures print one line, `<STATUS_CODE_NAME>: <message>`, to stderr and exit 1
- * (CONTRACT.md section 6).
+ * (docs/contract.md, "Command line").
  */
 import { readFileSync } from 'node:fs';
 import { CompactdError } from '../model/errors.js';

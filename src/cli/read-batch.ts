@@ -1,6 +1,6 @@
 /**
  * `compactd read-batch`: HollowBatch JSON on stdin -> its updates, consolidated by the batch's
- * since and sorted, as NDJSON on stdout (CONTRACT.md section 6).
+ * since and sorted, as NDJSON on stdout (docs/contract.md, "Command line").
  */
 import { BatchReader } from '../client/batch-reader.js';
 import { validateShardId } from '../model/keys.js';

@@ -1,6 +1,6 @@
 /**
  * `compactd write-batch`: NDJSON updates on stdin -> parts in the store -> HollowBatch JSON on
- * stdout (CONTRACT.md section 6).
+ * stdout (docs/contract.md, "Command line").
  */
 import { BatchWriter } from '../client/batch-writer.js';
 import { beyond, format as formatAntichain, minimumFrontier, type Antichain } from '../model/antichain.js';

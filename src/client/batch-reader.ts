@@ -1,7 +1,7 @@
 /**
  * The reader side of the part format: fetches every part of a HollowBatch (from the blob store or
  * inline), verifies what the batch records about it, decodes it and returns its updates, applying
- * the narrower-batch rule of CONTRACT.md section 2.
+ * the narrower-batch rule of docs/contract.md, "Narrower batches".
  *
  * Everything is held in memory: this is for writers reading back modest batches, tools and tests.
  */

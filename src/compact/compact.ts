@@ -21,7 +21,7 @@ import type { CompactDeps, CompactResult, EngineLog } from './types.js';
 import { validateRequest } from './validate.js';
 
 /**
- * Compacts `req` against `deps.blob`. Throws a CompactdError (kind per CONTRACT.md section 3)
+ * Compacts `req` against `deps.blob`. Throws a CompactdError (kind per docs/contract.md, "Errors")
  * after deleting any output it wrote.
  */
 export async function compact(req: CompactRequest, deps: CompactDeps): Promise<CompactResult> {

@@ -5,7 +5,7 @@
 import type { Blob } from '../blob/blob.js';
 import type { CompactStats, HollowBatch } from '../model/batch.js';
 
-/** Defaults follow Materialize persist (reference/materialize-persist.md, "Numbers"). */
+/** Defaults follow Materialize persist (docs/design.md, "Defaults"). */
 export const DEFAULT_MEMORY_BOUND_BYTES = 1024 * 1024 * 1024; // compaction_memory_bound_bytes
 export const DEFAULT_TARGET_PART_BYTES = 128 * 1024 * 1024; // blob_target_size
 

@@ -1,5 +1,5 @@
 /**
- * Request validation (CONTRACT.md section 3, "Semantics of Compact", step 1). Runs before any
+ * Request validation (docs/contract.md, "Validation"). Runs before any
  * I/O so a malformed request costs nothing and touches nothing.
  */
 import { equals as acEquals, format as acFormat, isAntichain, lessThan, type Antichain } from '../model/antichain.js';
@@ -11,7 +11,7 @@ import { isValid } from '../model/timestamp.js';
 import type { EngineLimits } from './types.js';
 
 const CHECKSUM_RE = /^sha256:[0-9a-f]{64}$/;
-/** CONTRACT.md section 4: key_lower is at most 100 bytes. */
+/** docs/contract.md, "HollowPart": key_lower is at most 100 bytes. */
 export const KEY_LOWER_MAX_BYTES = 100;
 
 /**

@@ -20,7 +20,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-/** The conventional gRPC port; CONTRACT.md section 6. */
+/** The conventional gRPC port; docs/contract.md, "Command line". */
 export const DEFAULT_PORT = 50051;
 /** Loopback only: exposing the service to a network must be a deliberate choice. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -67,7 +67,7 @@ export const DEFAULT_BLOB_RETRY_SECONDS = 30;
 export const DEFAULT_MAX_ANTICHAIN_ELEMENTS = 1024;
 /** Off by default: one replica gains nothing from reconnects; scaled-out deployments set it (deploy/k8s). */
 export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 0;
-/** CONTRACT.md section 5 allows part keys of up to 512 characters; a deployment may allow fewer. */
+/** docs/contract.md, "Key rules" allows part keys of up to 512 characters; a deployment may allow fewer. */
 export const DEFAULT_MAX_KEY_CHARS = 512;
 
 /** One compaction per core keeps every core busy without time-slicing between compactions. */

@@ -6,7 +6,7 @@ import type { Description } from './description.js';
 
 export interface HollowPart {
   readonly kind: 'hollow';
-  /** Relative to the shard (CONTRACT.md section 5). */
+  /** Relative to the shard (docs/contract.md, "Keys"). */
   readonly key: string;
   readonly encodedSizeBytes: number;
   readonly updates: number;

@@ -1,5 +1,5 @@
 /**
- * Shard ids and part keys (CONTRACT.md section 5). Validation is the service's confinement
+ * Shard ids and part keys (docs/contract.md, "Keys"). Validation is the service's confinement
  * boundary: a key that passes can only name an object under `<prefix>/<shard>/`.
  */
 import { randomUUID } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * Timestamps are tuples of D unsigned 64-bit coordinates under the product partial order
- * (CONTRACT.md section 1). The request-level model uses bigint coordinates: timestamps here are
+ * (docs/contract.md, "Data model"). The request-level model uses bigint coordinates: timestamps here are
  * few (frontiers, descriptions); the engine's hot path works on raw column words instead.
  */
 export type Timestamp = readonly bigint[];
@@ -43,7 +43,7 @@ export function meet(a: Timestamp, b: Timestamp): Timestamp {
 
 /**
  * Total order used for sorting rows: coordinates compared lexicographically as unsigned integers
- * (CONTRACT.md section 1, "Order"). It extends the product order.
+ * (docs/contract.md, "Order"). It extends the product order.
  */
 export function compareLex(a: Timestamp, b: Timestamp): number {
   sameDims(a, b);

@@ -23,7 +23,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** The row order of CONTRACT.md section 1: k, then v, then t lexicographically. */
+/** The row order of docs/contract.md, "Order": k, then v, then t lexicographically. */
 export function compareUpdates(a: Update, b: Update): number {
   return compareBytes(a.k, b.k) || compareBytes(a.v, b.v) || compareLex(a.t, b.t);
 }

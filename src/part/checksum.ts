@@ -1,5 +1,5 @@
 /**
- * Part checksums: `sha256:<hex>` of the object bytes (CONTRACT.md section 3, HollowPart.checksum).
+ * Part checksums: `sha256:<hex>` of the object bytes (docs/contract.md, "HollowPart").
  */
 import { createHash, webcrypto } from 'node:crypto';
 

@@ -19,7 +19,7 @@ export interface PartColumns {
   readonly d: BigInt64Array; // len entries
 }
 
-/** The schema metadata `compactd.part` (CONTRACT.md section 4). */
+/** The schema metadata `compactd.part` (docs/contract.md, "Part format"). */
 export interface PartMeta {
   readonly version: 1;
   readonly dims: number;

@@ -1,5 +1,5 @@
 /**
- * Part decoding: Arrow IPC file bytes -> PartMeta + PartColumns (CONTRACT.md section 4).
+ * Part decoding: Arrow IPC file bytes -> PartMeta + PartColumns (docs/contract.md, "Part format").
  *
  * Zero-copy: for an uncompressed part with one record batch the returned typed arrays are views
  * over the input's memory. Arrow aligns every body buffer to 8 bytes within the file, so the

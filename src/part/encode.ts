@@ -1,5 +1,5 @@
 /**
- * Part encoding: PartColumns -> Arrow IPC file bytes (CONTRACT.md section 4), one record batch.
+ * Part encoding: PartColumns -> Arrow IPC file bytes (docs/contract.md, "Part format"), one record batch.
  * Arrow Data is built directly over the typed arrays (no builders: they run row by row, about
  * 100x slower), so the only copy is the writer's final concatenation.
  */

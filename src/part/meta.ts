@@ -1,5 +1,5 @@
 /**
- * The schema metadata `compactd.part` (CONTRACT.md section 4): the JSON document that records the
+ * The schema metadata `compactd.part` (docs/contract.md, "Part format"): the JSON document that records the
  * description a part was written under. Timestamps are lists of decimal strings so that u64
  * coordinates survive every JSON parser.
  */
@@ -19,7 +19,7 @@ export const META_VERSION = 1;
 const U64_DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
 
 /**
- * Serializes part metadata to the JSON of CONTRACT.md section 4. Throws `invalid` when the
+ * Serializes part metadata to the JSON of docs/contract.md, "Part format". Throws `invalid` when the
  * metadata is inconsistent (a timestamp with the wrong number of coordinates, a coordinate outside
  * u64, a bad index or version), because such a part could never be read back.
  */

@@ -1,5 +1,5 @@
 /**
- * The Arrow schema of a part (CONTRACT.md section 4): `k` Binary, `v` Binary, `t` Uint64 (D = 1)
+ * The Arrow schema of a part (docs/contract.md, "Part format"): `k` Binary, `v` Binary, `t` Uint64 (D = 1)
  * or FixedSizeList<Uint64 non-null>[D] (D > 1), `d` Int64, all non-nullable, plus the
  * `compactd.part` metadata.
  */

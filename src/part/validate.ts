@@ -1,6 +1,6 @@
 /**
- * Row order of parts (CONTRACT.md section 1, "Order") on columnar data, and the check that an
- * ORDERED part is sorted and consolidated as stored (section 2).
+ * Row order of parts (docs/contract.md, "Order") on columnar data, and the check that an
+ * ORDERED part is sorted and consolidated as stored (docs/contract.md, "Row order").
  *
  * Everything here reads the columns in place: bytes are compared with a plain loop (Buffer.compare
  * on subarrays allocates two views per call and ran about 6x slower), and time coordinates are

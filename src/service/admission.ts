@@ -1,5 +1,5 @@
 /**
- * Admission and scheduling of compactions (CONTRACT.md section 3, steps 2-4): the skip
+ * Admission and scheduling of compactions (docs/contract.md, "Admission"): the skip
  * heuristics, the enabled switch, a bounded queue that refuses at once when full, and a
  * concurrency limit that can be changed while requests wait. Decisions read the live
  * RuntimeConfig on every call, so Admin.UpdateConfig takes effect for the next request (and a

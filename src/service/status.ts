@@ -1,5 +1,5 @@
 /**
- * The one place where CompactdError kinds become gRPC status codes (CONTRACT.md section 3,
+ * The one place where CompactdError kinds become gRPC status codes (docs/contract.md,
  * "Errors"). The message of an `internal` error never reaches the client: it may hold paths,
  * stack fragments or credentials in URLs; the client gets a generic line and the log gets the rest.
  */

@@ -50,7 +50,7 @@ import type { UpdateConfigRequest__Output } from '../gen/compactd/v1/UpdateConfi
 import { at, fail, show } from './paths.js';
 import type { ServiceConfig } from '../model/service-config.js';
 
-/** Longest `key_lower` a writer may record (CONTRACT.md section 3). */
+/** Longest `key_lower` a writer may record (docs/contract.md, "HollowPart"). */
 export const MAX_KEY_LOWER_BYTES = 100;
 
 const CHECKSUM_RE = /^sha256:[0-9a-fA-F]{64}$/;

@@ -1,5 +1,5 @@
 /**
- * Proto3 canonical JSON for the command line (CONTRACT.md section 6): lowerCamelCase names,
+ * Proto3 canonical JSON for the command line (docs/contract.md, "Command line"): lowerCamelCase names,
  * 64-bit integers as decimal strings, bytes as base64, enums by name.
  *
  * Parsing is strict and goes JSON -> message object (the shapes the gRPC loader produces) ->

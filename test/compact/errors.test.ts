@@ -213,7 +213,7 @@ describe('request limits', () => {
   });
 });
 
-describe('narrower batches (CONTRACT.md section 2)', () => {
+describe('narrower batches (docs/contract.md, "Narrower batches")', () => {
   it('rows outside the registered [lower, upper) of an unadvanced part are ignored', async () => {
     const blob = new MemoryBlob();
     const written: Description = desc1(0, 10, 0);

@@ -2,7 +2,7 @@
  * The engine against the plain reference model: for random batches, runs and parts (ORDERED and
  * UNORDERED, inline and hollow), D in {1, 2}, random since, and tiny target sizes and memory
  * bounds that force many parts and chunks, the output consolidates to exactly what
- * `consolidate(all input rows, since)` gives, and every structural promise of CONTRACT.md holds.
+ * `consolidate(all input rows, since)` gives, and every structural promise of docs/contract.md holds.
  */
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';

@@ -32,7 +32,7 @@ function errorOf(fn: () => unknown): CompactdError {
 }
 
 describe('parseServeOptions', () => {
-  it('gives the CONTRACT.md defaults with no flags and no environment', () => {
+  it('gives the docs/contract.md defaults with no flags and no environment', () => {
     const o = parseServeOptions([], {});
     expect(o).toMatchObject({
       port: 50051,

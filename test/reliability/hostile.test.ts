@@ -3,7 +3,7 @@
  * mutated one way per run (bad antichains, mixed dimensions, huge counts, empty messages,
  * duplicate references, wrong lens, corrupt, truncated and foreign part bytes, wrong schemas,
  * unsorted ORDERED parts, keys and shard ids that try to leave the shard, requests over each size
- * limit). Each answer must be the status CONTRACT.md section 3 documents for it (successes must
+ * limit). Each answer must be the status docs/contract.md, "Errors" documents for it (successes must
  * be the right consolidation), no output part may remain after a failure, nothing may appear
  * outside the shard, the server keeps serving with no worker crash, and memory stays bounded.
  */
@@ -33,7 +33,7 @@ import { metricSum } from '../service/prom.js';
 
 const SHARD = 'h';
 const LIMITS = { maxInputs: 16, maxParts: 40, maxDims: 4, maxKeyChars: 300, maxMessageBytes: 1024 * 1024, maxAntichain: 64 };
-/** The contract's key rules (CONTRACT.md section 5), written out independently of src/model. */
+/** The contract's key rules (docs/contract.md, "Keys"), written out independently of src/model. */
 const SHARD_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const SEGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const contractKey = (k: string) => k.length > 0 && k.length <= 512 && !k.startsWith('/') && k.split('/').every((s) => SEGMENT_RE.test(s));
