@@ -1,7 +1,8 @@
 /**
  * The repository describes itself: every relative link in its Markdown points to a file (and
- * heading) that exists, every file, folder or section that a comment in src, proto, bench,
- * scripts or test cites exists, and nothing cites a document that lives outside the repository.
+ * heading) that exists, every file, folder or section that its Markdown or a comment in src,
+ * proto, bench, scripts or test cites exists, and nothing cites a document that lives outside the
+ * repository.
  * Reads files only; no child processes.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -271,11 +272,16 @@ describe('the repository describes itself', () => {
     expect(FILE_SET.has('docs/design.md')).toBe(true);
   });
 
-  it('relative links in Markdown point to files and headings that exist', () => {
+  it('relative links, cited paths and cited sections in Markdown exist', () => {
     expect(MARKDOWN).toContain('README.md');
     const problems = MARKDOWN.flatMap((rel) => {
       const md = read(rel);
-      return [...linkProblems(rel, md, has, readDoc), ...sectionProblems(rel, md, readDoc)];
+      const paths = proseLines(md).flatMap((line, i) =>
+        citedPaths(line)
+          .filter((token) => !resolves(rel, token, has, hasName))
+          .map((token) => `${rel}:${i + 1}: cites ${token}, which is not in the repository`),
+      );
+      return [...linkProblems(rel, md, has, readDoc), ...sectionProblems(rel, md, readDoc), ...paths];
     });
     expect(problems).toEqual([]);
   });
