@@ -14,7 +14,6 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadPackageDefinition, Server, type ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import { ReflectionService } from '@grpc/reflection';
 import type { Blob } from '../blob/blob.js';
 import { MeteredBlob } from '../blob/metered.js';
 import { parseBlobUrl, redactBlobUrl } from '../blob/url.js';
@@ -30,6 +29,7 @@ import { adminHandlers, LiveConfig } from './admin.js';
 import { Admission } from './admission.js';
 import { AccessControl, guardHandlers, serverCredentials } from './auth.js';
 import { compactorHandlers } from './compactor.js';
+import { addReflection } from './reflection.js';
 import { openServiceStore } from './store.js';
 import { WorkerPool } from './workers.js';
 
@@ -107,7 +107,7 @@ export class CompactdServer {
     );
     // Health and reflection stay unauthenticated: probes carry no secrets and neither reveals data.
     this.health.addToServer(this.grpc);
-    new ReflectionService(pkg.packageDefinition).addToServer(this.grpc);
+    addReflection(this.grpc);
 
     this.http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
