@@ -201,8 +201,10 @@ function countFailure(m: Metrics, e: CompactdError, phase: string, abort: Reques
 }
 
 function logFailure(log: Logger, e: CompactdError, msg: string): void {
-  const fields = { kind: e.kind, error: e.message, err: e.kind === 'internal' ? e : undefined };
-  if (e.kind === 'internal' || e.kind === 'data_loss') log.error(fields, msg);
+  // A misconfigured store's client message is deliberately vague; the cause names the path or bucket.
+  const cause = e.kind === 'misconfigured' && e.cause !== undefined ? { cause: e.cause instanceof Error ? e.cause.message : String(e.cause) } : {};
+  const fields = { kind: e.kind, error: e.message, ...cause, err: e.kind === 'internal' ? e : undefined };
+  if (e.kind === 'internal' || e.kind === 'data_loss' || e.kind === 'misconfigured') log.error(fields, msg);
   else log.warn(fields, msg);
 }
 

@@ -30,7 +30,7 @@ import { Admission } from './admission.js';
 import { AccessControl, guardHandlers, serverCredentials } from './auth.js';
 import { compactorHandlers } from './compactor.js';
 import { addReflection } from './reflection.js';
-import { openServiceStore } from './store.js';
+import { checkStore, openServiceStore } from './store.js';
 import { WorkerPool } from './workers.js';
 
 export type ServerState = 'starting' | 'serving' | 'draining' | 'stopped';
@@ -148,6 +148,21 @@ export class CompactdServer {
     const onBlobRetry = (op: string) => metrics.blobRetries.inc({ op });
     const store = await openServiceStore({ url: options.blob, retrySeconds: options.blobRetrySeconds, faults, onRetry: onBlobRetry });
     const blob = new MeteredBlob(store, blobObserver(metrics));
+    if (options.storeCheck) {
+      // The check is about the real store: injected faults (testing) must not fail the start-up.
+      const probed = faults ? await openServiceStore({ url: options.blob, retrySeconds: options.blobRetrySeconds }) : store;
+      try {
+        await checkStore(probed, redactBlobUrl(options.blob));
+      } catch (err) {
+        await blob.close().catch(() => {});
+        throw err;
+      } finally {
+        if (probed !== store) await probed.close().catch(() => {});
+      }
+      log.info({ blob: redactBlobUrl(options.blob) }, 'store check passed');
+    } else {
+      log.warn({ blob: redactBlobUrl(options.blob) }, 'store check skipped (--no-store-check)');
+    }
     const pool = new WorkerPool({
       size: options.workers,
       blobUrl: options.blob,
