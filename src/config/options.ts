@@ -440,3 +440,38 @@ export function configurationMarkdown(): string {
     ...rows,
   ].join('\n');
 }
+
+/** A byte count in the units the size options accept: `128MiB`, `10TiB`, `1000`. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [['TiB', 1024 * GiB], ['GiB', GiB], ['MiB', MiB], ['KiB', KiB]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** The log message of memoryBoundWarning's warning (its text goes in the `warning` field). */
+export const MEMORY_BOUND_WARNING = 'memory bound too small for the target part size';
+
+/** Logs MEMORY_BOUND_WARNING at warn level when `memoryBoundWarning(c)` has something to say. */
+export function warnAboutMemoryBound(log: { warn(obj: object, msg: string): void }, c: Pick<RuntimeConfig, 'memoryBoundBytes' | 'targetPartBytes'>): void {
+  const warning = memoryBoundWarning(c);
+  if (warning) log.warn({ memoryBoundBytes: c.memoryBoundBytes, targetPartBytes: c.targetPartBytes, warning }, MEMORY_BOUND_WARNING);
+}
+
+/**
+ * The warning for a memory bound that cannot hold two output parts plus two input parts of the
+ * target size (the engine reserves two output parts and needs two runs to merge anything), or
+ * undefined when the pair fits. Below that every request is split into chunks of two runs each
+ * (one output run per chunk, each counted as a memory violation): almost always a mistake in one
+ * of the two options.
+ */
+export function memoryBoundWarning(c: Pick<RuntimeConfig, 'memoryBoundBytes' | 'targetPartBytes'>): string | undefined {
+  const needed = 4 * c.targetPartBytes;
+  if (c.memoryBoundBytes >= needed) return undefined;
+  return (
+    `--memory-bound-bytes ${formatSize(c.memoryBoundBytes)} cannot hold two output parts plus two input parts of ` +
+    `--target-part-bytes ${formatSize(c.targetPartBytes)} (${formatSize(needed)} needed): every compaction will be split ` +
+    'into chunks of two runs each, one output run per chunk, each counted as a memory violation; ' +
+    'raise --memory-bound-bytes or lower --target-part-bytes'
+  );
+}

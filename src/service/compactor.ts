@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Blob } from '../blob/blob.js';
+import { describeBlobSpec, namingStore, parseBlobUrl } from '../blob/url.js';
 import type { CompactResult, EngineConfig, EngineLimits } from '../compact/types.js';
 import { validateRequest } from '../compact/validate.js';
 import type { RuntimeConfig, ServeOptions } from '../config/options.js';
@@ -144,7 +145,7 @@ async function compactCall(
       slot.release();
     }
   } catch (err) {
-    const e = CompactdError.from(err);
+    const e = withStore(CompactdError.from(err), ctx.options.blob);
     countFailure(metrics, e, phase, abort);
     logFailure(log, e, 'compaction failed');
     throw toServiceError(e, requestId);
@@ -152,6 +153,16 @@ async function compactCall(
     abort.dispose();
     untrack();
   }
+}
+
+/**
+ * A missing input part names the store it was looked up in (absolute, without credentials):
+ * writers share the service's store, and one that wrote elsewhere (another directory's relative
+ * file://, another bucket) learns at once that the two stores differ.
+ */
+function withStore(e: CompactdError, blobUrl: string): CompactdError {
+  if (e.kind !== 'not_found') return e;
+  return new CompactdError('not_found', namingStore(e.message, describeBlobSpec(parseBlobUrl(blobUrl))), { cause: e.cause });
 }
 
 function checkKeyLength(key: string, max: number, where: string): void {

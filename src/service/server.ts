@@ -18,7 +18,7 @@ import type { Blob } from '../blob/blob.js';
 import { MeteredBlob } from '../blob/metered.js';
 import { parseBlobUrl, redactBlobUrl } from '../blob/url.js';
 import { parseFaultSpec } from '../config/faults.js';
-import { runtimeConfigOf, type ServeOptions } from '../config/options.js';
+import { runtimeConfigOf, warnAboutMemoryBound, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import { createRootLogger, type Logger } from '../obs/log.js';
 import { blobObserver, createMetrics, type Metrics } from '../obs/metrics.js';
@@ -180,6 +180,7 @@ export class CompactdServer {
       throw err;
     }
     const server = new CompactdServer(options, log, blob, pool, metrics, access, creds);
+    warnAboutMemoryBound(log, server.config.get());
     try {
       await server.bind();
     } catch (err) {
