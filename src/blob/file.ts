@@ -79,7 +79,7 @@ export class FileBlob implements Blob {
       } catch (err) {
         await unlink(tmp).catch(() => {});
         if (code(err) === 'ENOENT' && attempt < SET_ATTEMPTS) continue;
-        throw fsError(err, `set ${key}`, true, signal);
+        throw (await this.rootFault(err, `set ${key}`)) ?? fsError(err, `set ${key}`, true, signal);
       }
       try {
         throwIfAborted(signal);
@@ -98,6 +98,21 @@ export class FileBlob implements Blob {
       }
       return;
     }
+  }
+
+  /**
+   * A path conflict (ENOTDIR, EEXIST) is a key colliding with another key's directory, unless the
+   * store's root itself is not a directory (the --blob path runs through a file): then the store is
+   * misconfigured, and no key would ever work.
+   */
+  private async rootFault(err: unknown, what: string): Promise<CompactdError | undefined> {
+    const c = code(err);
+    if (c !== 'ENOTDIR' && c !== 'EEXIST') return undefined;
+    const isDir = await stat(this.root).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    return isDir ? undefined : misconfigured(`${what}: the store's root is not a directory (${c})`, err);
   }
 
   private async writeTemp(tmp: string, data: Uint8Array): Promise<void> {
@@ -283,6 +298,16 @@ function isMissing(err: unknown): boolean {
 
 const TRANSIENT = new Set(['ENOSPC', 'EIO', 'EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'EDQUOT', 'EINTR']);
 const CONFLICT = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY']);
+/** The file system refuses the service itself: wrong owner or mode, a read-only mount. */
+const REFUSED = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * A store fault only an operator can fix. The message is safe for clients (a key relative to the
+ * root, never the root's path); the cause, which names the path, goes to the log.
+ */
+function misconfigured(message: string, cause: unknown): CompactdError {
+  return new CompactdError('misconfigured', `blob store: ${message}`, { cause });
+}
 
 function fsError(err: unknown, what: string, determinate: boolean, signal: AbortSignal | undefined): CompactdError {
   if (signal?.aborted || (err instanceof CompactdError && err.kind === 'cancelled')) {
@@ -292,6 +317,7 @@ function fsError(err: unknown, what: string, determinate: boolean, signal: Abort
   const c = code(err) ?? 'unknown';
   const msg = err instanceof Error ? err.message : String(err);
   if (TRANSIENT.has(c)) return new CompactdError('unavailable', `${what}: ${c}`, { cause: err, determinate });
+  if (REFUSED.has(c)) return misconfigured(`${what}: the file system refuses the service (${c})`, err);
   if (CONFLICT.has(c)) {
     return new CompactdError('invalid', `${what}: key collides with a directory or file of another key (${c})`, {
       cause: err,

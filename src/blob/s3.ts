@@ -133,7 +133,7 @@ export class S3Blob implements Blob {
         try {
           return await op(attempt);
         } catch (err) {
-          throw classifyS3Error(err, what, signal);
+          throw classifyS3Error(err, what, signal, this.bucket);
         }
       },
       { policy: this.policy, signal, what, onRetry: this.onRetry },
@@ -249,7 +249,7 @@ export class S3Blob implements Blob {
           try {
             return await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }));
           } catch (err) {
-            throw classifyS3Error(err, `AbortMultipartUpload ${Key}`, undefined);
+            throw classifyS3Error(err, `AbortMultipartUpload ${Key}`, undefined, this.bucket);
           }
         },
         { policy: { ...this.policy, maxElapsedMs: Math.min(this.policy.maxElapsedMs, ABORT_UPLOAD_BUDGET_MS) } },
@@ -374,8 +374,23 @@ function isNotFound(err: unknown): boolean {
 
 /** Connection failures before any byte was sent: the request cannot have taken effect. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-/** Configuration problems no retry can cure. */
-const NOT_RETRYABLE_NAMES = new Set(['CredentialsProviderError', 'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
+/**
+ * Configuration problems no retry can cure, by SDK error name, with what the client is told (safe:
+ * no bucket, key or credential; the log gets those from the cause).
+ */
+const MISCONFIGURED_NAMES: Readonly<Record<string, string>> = Object.freeze({
+  CredentialsProviderError: 'the service has no credentials for the store',
+  InvalidAccessKeyId: "the store does not know the service's access key",
+  SignatureDoesNotMatch: "the store rejects the service's secret key",
+  NoSuchBucket: "the store's bucket does not exist",
+  AccessDenied: 'the store denies the service access',
+  AllAccessDisabled: 'the store denies the service access',
+  InvalidBucketName: "the store's bucket name is invalid",
+  PermanentRedirect: "the store's bucket is in another region or at another endpoint",
+  AuthorizationHeaderMalformed: "the store's region does not match the bucket's",
+});
+/** HTTP statuses that say the store refuses the service (whatever the error name). */
+const MISCONFIGURED_STATUSES = new Set([301, 401, 403]);
 
 function netCode(err: unknown): string | undefined {
   const e = err as { code?: string; errors?: { code?: string }[] } | null;
@@ -387,9 +402,11 @@ function netCode(err: unknown): string | undefined {
  * - cancelled by the caller's signal: 'cancelled';
  * - refused or unresolvable connection, connect timeout, 408/429: retryable 'unavailable', determinate;
  * - reset or timed out after sending, 5xx, garbled responses: retryable 'unavailable', indeterminate;
- * - other 4xx, configuration errors and programming errors: 'internal' (not retried), determinate.
+ * - refused access, missing or rejected credentials, a missing bucket or a wrong region:
+ *   'misconfigured' (not retried), determinate; the cause names the bucket (`bucket`) for the log;
+ * - other 4xx and programming errors: 'internal' (not retried), determinate.
  */
-export function classifyS3Error(err: unknown, what: string, signal: AbortSignal | undefined): CompactdError {
+export function classifyS3Error(err: unknown, what: string, signal: AbortSignal | undefined, bucket?: string): CompactdError {
   if (err instanceof CompactdError) {
     return signal?.aborted && err.kind !== 'cancelled' ? new CompactdError('cancelled', `${what}: cancelled`, { cause: err }) : err;
   }
@@ -402,6 +419,12 @@ export function classifyS3Error(err: unknown, what: string, signal: AbortSignal 
   const status = statusOf(err);
   const unavailable = (determinate: boolean, why: string) =>
     new CompactdError('unavailable', `${what}: ${why}`, { cause: err, determinate });
+  const refusal = MISCONFIGURED_NAMES[name] ?? (status !== undefined && MISCONFIGURED_STATUSES.has(status) ? 'the store refuses the service' : undefined);
+  if (refusal !== undefined) {
+    const where = bucket === undefined ? what : `${what} in bucket ${bucket}`;
+    const cause = new Error(`${where}: ${name}${status === undefined ? '' : ` (${status})`}: ${message}`, { cause: err });
+    return new CompactdError('misconfigured', `blob store: ${refusal} (${name}${status === undefined ? '' : ` ${status}`})`, { cause });
+  }
   if (status !== undefined && status >= 300) {
     if (status === 408 || status === 429) return unavailable(true, `${name} (${status})`);
     if (status >= 500) return unavailable(false, `${name} (${status})`);
@@ -409,9 +432,6 @@ export function classifyS3Error(err: unknown, what: string, signal: AbortSignal 
   }
   // A bug (ours or the SDK's) is not an outage: retrying it would only delay the report.
   if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) {
-    return new CompactdError('internal', `${what}: ${name}: ${message}`, { cause: err });
-  }
-  if (NOT_RETRYABLE_NAMES.has(name)) {
     return new CompactdError('internal', `${what}: ${name}: ${message}`, { cause: err });
   }
   const code = netCode(err);

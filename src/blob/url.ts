@@ -236,3 +236,19 @@ export async function openBlob(url: string | BlobSpec, opts: OpenBlobOptions = {
       throw new CompactdError('invalid', `unknown blob store kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
   }
 }
+
+const STORE_PHRASE = " from the service's store ";
+
+/**
+ * `message` with the store it concerns appended (`... from the service's store URL`), so a
+ * client that wrote to another store can tell; `storeNamedIn` reads the URL back.
+ */
+export function namingStore(message: string, storeUrl: string): string {
+  return `${message}${STORE_PHRASE}${storeUrl}`;
+}
+
+/** The store URL `namingStore` appended to `message`, if any. */
+export function storeNamedIn(message: string): string | undefined {
+  const i = message.lastIndexOf(STORE_PHRASE);
+  return i < 0 ? undefined : message.slice(i + STORE_PHRASE.length);
+}

@@ -2,13 +2,21 @@
  * `compactd demo`: against a running service, writes sample batches to the store the service
  * uses, compacts them through the service, reads the output back and checks that it equals the
  * reference consolidation of every input update. Prints a short summary; exits 1 if anything
- * differs. By default it removes what it wrote afterwards (the output through DeleteParts).
+ * differs.
+ *
+ * It checks the endpoint before it writes anything, shows progress on stderr while it writes, and
+ * unless --keep removes what it wrote on every path (success, failure, the service gone): the
+ * output through DeleteParts (or directly from the store when the service no longer answers), the
+ * inputs directly. Its last line says what was removed and what was left.
  */
 import { randomBytes } from 'node:crypto';
 import { BatchReader } from '../client/batch-reader.js';
 import { BatchWriter } from '../client/batch-writer.js';
 import { CompactorClient } from '../client/compactor-client.js';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
+import { checkHealth, type HealthCheckOptions } from '../client/health.js';
+import type { Blob } from '../blob/blob.js';
+import { describeBlobSpec, parseBlobUrl, storeNamedIn } from '../blob/url.js';
+import { DEFAULT_BLOB, DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
 import type { HollowBatch, HollowPart } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
@@ -51,6 +59,9 @@ function parts(batches: readonly HollowBatch[]): number {
   return batches.reduce((n, b) => n + b.runs.reduce((m, r) => m + r.parts.length, 0), 0);
 }
 
+/** How long the endpoint check and the clean-up calls wait for the service. */
+const SERVICE_CHECK_MS = 5000;
+
 function sameUpdates(a: readonly Update[], b: readonly Update[]): boolean {
   return a.length === b.length && a.every((u, i) => compareUpdates(u, b[i]) === 0 && u.d === b[i].d);
 }
@@ -60,12 +71,111 @@ function table(rows: [string, string][]): string {
   return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
 }
 
+/**
+ * Fails fast, before anything is written, unless a compactd Compactor answers SERVING at
+ * `endpoint`.
+ */
+async function checkEndpoint(endpoint: string, tls: HealthCheckOptions['tls']): Promise<void> {
+  let got: string;
+  try {
+    got = await checkHealth(endpoint, { service: 'compactd.v1.Compactor', timeoutMs: SERVICE_CHECK_MS, ...(tls ? { tls } : {}) });
+  } catch (err) {
+    const e = CompactdError.from(err);
+    const detail = e.message.replace(/^.* is unreachable: /, '');
+    const why =
+      e.kind === 'not_found'
+        ? `${endpoint} answers gRPC but is not a compactd service`
+        : e.kind === 'unavailable'
+          ? `no compactd service answers at ${endpoint} (${detail})`
+          : e.message;
+    throw new CompactdError(e.kind, `demo: ${why}; nothing was written`, { cause: err });
+  }
+  if (got !== 'SERVING') throw new CompactdError('unavailable', `demo: the service at ${endpoint} is ${got}; nothing was written`);
+}
+
+/** What the demo wrote or had written, to remove afterwards. */
+interface Written {
+  readonly inputs: string[];
+  outputs: string[];
+}
+
+/**
+ * Removes what the demo wrote: the outputs through DeleteParts, or from the store directly when
+ * the service does not answer; the inputs directly; and, for a shard the demo named itself, any
+ * leftover of a compaction the service could not clean up. Never throws: returns the one-line
+ * report of what was and was not removed.
+ */
+async function cleanUp(blob: Blob, client: CompactorClient, shardId: string, ownShard: boolean, w: Written, store: string): Promise<string> {
+  const done: string[] = [];
+  const left: string[] = [];
+  const removeDirectly = async (keys: readonly string[]): Promise<number> => {
+    let n = 0;
+    for (const key of keys) {
+      try {
+        await blob.delete(objectKey(shardId, key));
+        n++;
+      } catch {
+        left.push(`${shardId}/${key}`);
+      }
+    }
+    return n;
+  };
+  if (w.outputs.length > 0) {
+    try {
+      const res = await client.deleteParts(shardId, w.outputs, { retries: 0, deadlineMs: SERVICE_CHECK_MS });
+      done.push(`${res.deleted} output parts deleted through DeleteParts`);
+    } catch (err) {
+      const n = await removeDirectly(w.outputs);
+      done.push(`${n} output parts removed from the store directly (DeleteParts failed: ${CompactdError.from(err).message})`);
+    }
+  }
+  done.push(`${await removeDirectly(w.inputs)} input parts removed`);
+  if (ownShard) {
+    // The shard is this run's own (a random name): whatever is still under it is ours too, e.g.
+    // the outputs of a compaction whose service died before it could delete them.
+    const leftovers: string[] = [];
+    try {
+      for await (const m of blob.list(`${shardId}/`)) leftovers.push(m.key.slice(shardId.length + 1));
+    } catch {
+      // Listing failed: the keys already known are reported; nothing more can be said.
+    }
+    const known = new Set(left);
+    const extra = leftovers.filter((k) => !known.has(`${shardId}/${k}`));
+    if (extra.length > 0) done.push(`${await removeDirectly(extra)} leftover objects removed`);
+    // A service killed mid-write leaves temp files (file stores) that listing does not show.
+    const swept = await blob.sweepTemporary?.(`${shardId}/`, 0).catch(() => undefined);
+    if (swept && swept.removed > 0) done.push(`${swept.removed} unfinished writes removed`);
+  }
+  if (left.length === 0) return `cleaned up: ${done.join(', ')}`;
+  const shown = left.slice(0, 3).join(', ') + (left.length > 3 ? `, ... (${left.length - 3} more)` : '');
+  return `NOT fully cleaned up: ${done.join(', ')}; ${left.length} objects are left in ${store}: ${shown}`;
+}
+
+/**
+ * The error for a part the service could not find: when the demo's own store has it, the two
+ * stores differ, and the message names both.
+ */
+async function explainMissing(e: CompactdError, blob: Blob, shardId: string, inputKeys: readonly string[], store: string): Promise<CompactdError> {
+  const theirs = storeNamedIn(e.message);
+  const key = inputKeys.find((k) => e.message.includes(`${shardId}/${k}`));
+  if (key === undefined || (await blob.head(objectKey(shardId, key)).catch(() => undefined)) === undefined) return e;
+  const other = theirs ?? "the service's store (its --blob)";
+  return new CompactdError(
+    'not_found',
+    `demo: the service and this demo use different stores: the demo wrote its inputs to ${store}, the service reads ${other}; ` +
+      `run the demo with --blob set to the service's store`,
+    { cause: e },
+  );
+}
+
 export const demoCommand = flagCommand({
   name: 'demo',
   summary: 'Write sample batches, compact them through a running service, verify and summarize.',
-  details: `Writes sample batches to --blob (the store the service was started with), sends one
-Compact request to --endpoint, reads the output back and compares it with the reference
-consolidation of every input update. Exits 1 when they differ.`,
+  details: `Checks that a compactd service answers at --endpoint, writes sample batches to --blob (the
+store the service was started with; progress on stderr), sends one Compact request, reads the
+output back and compares its consolidated content with the reference consolidation of every input
+update. Exits 1 when they differ. Unless --keep, removes what it wrote on every path, and says what
+was and was not removed.`,
   flags: [
     { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of the running service', defaultText: `${DEFAULT_HOST}:${DEFAULT_PORT}` },
     BLOB_FLAG,
@@ -77,68 +187,92 @@ consolidation of every input update. Exits 1 when they differ.`,
   ],
   async run(flags, io) {
     const endpoint = String(flags.get('endpoint') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`);
+    const ownShard = flags.get('shard') === undefined;
     const shardId = String(flags.get('shard') ?? `demo-${randomBytes(4).toString('hex')}`);
     validateShardId(shardId);
     const batchCount = Number(flags.get('batches') ?? DEFAULT_BATCHES);
     const rows = Number(flags.get('rows') ?? DEFAULT_ROWS);
     if (batchCount < 1 || rows < 1) throw new CompactdError('invalid', 'demo: --batches and --rows must be at least 1');
     const keep = flags.get('keep') === true;
+    const store = describeBlobSpec(parseBlobUrl(String(flags.get('blob') ?? DEFAULT_BLOB), io.cwd));
 
-    const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
+    const clientOptions = await clientOptionsFromFlags(flags, io.cwd);
+    await checkEndpoint(endpoint, clientOptions.tls);
+    const client = new CompactorClient({ address: endpoint, ...clientOptions });
     try {
       return await withBlob(flags, io.cwd, async (blob) => {
-        const writer = new BatchWriter({ blob, shardId, dims: 1, targetPartBytes: DEMO_TARGET_PART_BYTES });
-        const inputs: HollowBatch[] = [];
-        const all: Update[] = [];
-        for (let i = 0; i < batchCount; i++) {
-          const updates = demoUpdates(i, rows);
-          all.push(...updates);
-          const lower = [[BigInt(10 * i)]];
-          const upper = [[BigInt(10 * i + 10)]];
-          inputs.push(await writer.write(updates, { lower, upper, since: [[0n]] }));
-        }
-        // Advance everything before the last batch: older history collapses, retractions cancel.
-        const since = [[BigInt(10 * (batchCount - 1))]];
-        const desc = { lower: [[0n]], upper: [[BigInt(10 * batchCount)]], since };
-        const started = performance.now();
-        const res = await client.compact({ shardId, desc, inputs, force: true, requestId: `${shardId}-demo` });
-        const seconds = (performance.now() - started) / 1000;
-        if (res.outcome !== 'compacted' || !res.output) throw new CompactdError('internal', 'demo: the service did not compact');
+        const written: Written = { inputs: [], outputs: [] };
+        let summary: string[] = [];
+        let failure: unknown;
+        let verified = false;
+        try {
+          const writer = new BatchWriter({ blob, shardId, dims: 1, targetPartBytes: DEMO_TARGET_PART_BYTES });
+          const inputs: HollowBatch[] = [];
+          const all: Update[] = [];
+          for (let i = 0; i < batchCount; i++) {
+            const updates = demoUpdates(i, rows);
+            all.push(...updates);
+            const lower = [[BigInt(10 * i)]];
+            const upper = [[BigInt(10 * i + 10)]];
+            const batch = await writer.write(updates, { lower, upper, since: [[0n]] });
+            inputs.push(batch);
+            written.inputs.push(...partKeys(batch));
+            await write(io.stderr, `writing inputs to ${store}: batch ${i + 1}/${batchCount} (${updates.length} updates)\n`);
+          }
+          // Advance everything before the last batch: older history collapses, retractions cancel.
+          const since = [[BigInt(10 * (batchCount - 1))]];
+          const desc = { lower: [[0n]], upper: [[BigInt(10 * batchCount)]], since };
+          await write(io.stderr, `compacting ${parts(inputs)} parts through ${endpoint}\n`);
+          const started = performance.now();
+          let res;
+          try {
+            res = await client.compact({ shardId, desc, inputs, force: true, requestId: `${shardId}-demo` });
+          } catch (err) {
+            const e = CompactdError.from(err);
+            throw e.kind === 'not_found' ? await explainMissing(e, blob, shardId, written.inputs, store) : e;
+          }
+          const seconds = (performance.now() - started) / 1000;
+          if (res.outcome !== 'compacted' || !res.output) throw new CompactdError('internal', 'demo: the service did not compact');
+          written.outputs = partKeys(res.output);
 
-        const got = await new BatchReader({ blob, shardId }).readConsolidated(res.output);
-        const expected = consolidate(all, since);
-        const verified = sameUpdates(got, expected) && res.output.len === expected.length;
+          // The contract's promise: the output, consolidated, equals the reference consolidation
+          // of every input (whatever the number of chunks, i.e. output runs), and its len counts
+          // exactly the updates its parts hold.
+          const raw = await new BatchReader({ blob, shardId }).read(res.output);
+          const got = consolidate(raw, since);
+          const expected = consolidate(all, since);
+          verified = sameUpdates(got, expected) && raw.length === res.output.len;
 
-        const outKeys = res.output.runs.flatMap((r) => r.parts.flatMap((p) => (p.kind === 'hollow' ? [(p as HollowPart).key] : [])));
-        const s = res.stats;
-        await write(
-          io.stdout,
-          [
+          const s = res.stats;
+          summary = [
             `compactd demo: shard ${shardId} via ${endpoint}`,
             table([
               ['input batches', String(batchCount)],
               ['input parts', String(parts(inputs))],
               ['input updates', String(s.inputUpdates)],
-              ['output parts', String(outKeys.length)],
+              ['output parts', String(written.outputs.length)],
+              ['output runs', String(res.output.runs.length)],
               ['output updates', String(s.outputUpdates)],
               ['input bytes', String(s.inputBytes)],
               ['output bytes', String(s.outputBytes)],
               ['chunks', String(s.chunks)],
               ['service run time', `${s.runSeconds.toFixed(3)} s (queued ${s.queuedSeconds.toFixed(3)} s)`],
               ['round trip', `${seconds.toFixed(3)} s`],
-              ['verified', verified ? 'yes: output equals the reference consolidation' : 'NO: output differs from the reference'],
+              ['verified', verified ? 'yes: consolidated output equals the reference consolidation' : 'NO: consolidated output differs from the reference'],
             ]),
-            keep || !verified
-              ? `kept for inspection: inputs and output under ${shardId}/`
-              : 'cleaned up: output deleted through DeleteParts, inputs removed',
-            '',
-          ].join('\n'),
-        );
-        if (!keep && verified) {
-          await client.deleteParts(shardId, outKeys);
-          for (const b of inputs) for (const r of b.runs) for (const p of r.parts) if (p.kind === 'hollow') await blob.delete(objectKey(shardId, p.key));
+          ];
+        } catch (err) {
+          failure = err;
         }
-        if (!verified) throw new CompactdError('internal', 'demo: the compacted output differs from the reference consolidation');
+        const report = keep
+          ? `kept: ${written.inputs.length} input parts and ${written.outputs.length} output parts under ${shardId}/ in ${store}`
+          : await cleanUp(blob, client, shardId, ownShard, written, store);
+        if (failure !== undefined) {
+          await write(io.stderr, `${report}\n`);
+          throw failure;
+        }
+        await write(io.stdout, [...summary, report, ''].join('\n'));
+        if (!verified) throw new CompactdError('internal', 'demo: the consolidated output differs from the reference consolidation');
         return 0;
       });
     } finally {
@@ -146,3 +280,8 @@ consolidation of every input update. Exits 1 when they differ.`,
     }
   },
 });
+
+/** The keys of the hollow parts of `b`, relative to the shard. */
+function partKeys(b: HollowBatch): string[] {
+  return b.runs.flatMap((r) => r.parts.flatMap((p) => (p.kind === 'hollow' ? [(p as HollowPart).key] : [])));
+}

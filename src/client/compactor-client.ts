@@ -60,6 +60,7 @@ const KINDS: Partial<Record<status, ErrorKind>> = {
   [status.CANCELLED]: 'cancelled',
   [status.PERMISSION_DENIED]: 'permission',
   [status.UNAUTHENTICATED]: 'unauthenticated',
+  [status.FAILED_PRECONDITION]: 'misconfigured',
 };
 
 /** The compactd error kind of a gRPC status code; codes compactd never sends map to `internal`. */

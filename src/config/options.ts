@@ -60,6 +60,10 @@ export const DEFAULT_MAX_DIMS = 16;
 export const DEFAULT_COMPRESSION = 'none';
 /** The blob layer's own default budget: an outage longer than this is reported as UNAVAILABLE. */
 export const DEFAULT_BLOB_RETRY_SECONDS = 30;
+/** On: a store the service cannot write should stop the start-up, not fail every compaction later. */
+export const DEFAULT_STORE_CHECK = true;
+/** Where the start-up store check writes: no shard id can start with `_`, so no part key lands here. */
+export const STORE_PROBE_PREFIX = '_compactd/probe/';
 /**
  * Checking that a frontier is an antichain compares every pair of its elements: 1024 elements
  * cost about a million comparisons (milliseconds); real frontiers have a handful.
@@ -99,6 +103,8 @@ export interface ServeOptions extends RuntimeConfig {
   readonly compression: Compression;
   /** How long a failing blob request is retried before the compaction fails with UNAVAILABLE. */
   readonly blobRetrySeconds: number;
+  /** Probe the store at start-up (write, read back, delete one object) and refuse to start if that fails. */
+  readonly storeCheck: boolean;
   /** Longest part key accepted in a request (at most the contract's 512). */
   readonly maxKeyChars: number;
   /** Most elements of one antichain in a request. */
@@ -171,6 +177,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'max-dims', key: 'maxDims', type: 'integer', min: 1, max: 1024, defaultValue: DEFAULT_MAX_DIMS, runtime: false, help: 'most timestamp coordinates (else RESOURCE_EXHAUSTED)' },
   { flag: 'compression', key: 'compression', type: 'choice', choices: COMPRESSIONS, defaultValue: DEFAULT_COMPRESSION, runtime: false, help: 'body compression of output parts' },
   { flag: 'blob-retry-seconds', key: 'blobRetrySeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_BLOB_RETRY_SECONDS, runtime: false, help: 'how long a failing blob store request is retried before the compaction fails with UNAVAILABLE' },
+  { flag: 'store-check', key: 'storeCheck', type: 'boolean', defaultValue: DEFAULT_STORE_CHECK, runtime: false, help: `at start-up write, read back and delete one object under ${STORE_PROBE_PREFIX} and exit if that fails; --no-store-check starts without it` },
   { flag: 'max-key-chars', key: 'maxKeyChars', type: 'integer', min: 1, max: MAX_PART_KEY_CHARS, defaultValue: DEFAULT_MAX_KEY_CHARS, runtime: false, help: 'longest part key a request may name (else INVALID_ARGUMENT)' },
   { flag: 'max-antichain-elements', key: 'maxAntichainElements', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_ANTICHAIN_ELEMENTS, runtime: false, help: 'most elements of one frontier in a request (else RESOURCE_EXHAUSTED); checking one costs their square' },
   { flag: 'max-connection-age-seconds', key: 'maxConnectionAgeSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_MAX_CONNECTION_AGE_SECONDS, defaultText: '0 (never)', runtime: false, help: 'ask clients to reconnect after this long (calls in flight finish first), so round-robin clients find new replicas' },
@@ -432,4 +439,39 @@ export function configurationMarkdown(): string {
     '| --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
+}
+
+/** A byte count in the units the size options accept: `128MiB`, `10TiB`, `1000`. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [['TiB', 1024 * GiB], ['GiB', GiB], ['MiB', MiB], ['KiB', KiB]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** The log message of memoryBoundWarning's warning (its text goes in the `warning` field). */
+export const MEMORY_BOUND_WARNING = 'memory bound too small for the target part size';
+
+/** Logs MEMORY_BOUND_WARNING at warn level when `memoryBoundWarning(c)` has something to say. */
+export function warnAboutMemoryBound(log: { warn(obj: object, msg: string): void }, c: Pick<RuntimeConfig, 'memoryBoundBytes' | 'targetPartBytes'>): void {
+  const warning = memoryBoundWarning(c);
+  if (warning) log.warn({ memoryBoundBytes: c.memoryBoundBytes, targetPartBytes: c.targetPartBytes, warning }, MEMORY_BOUND_WARNING);
+}
+
+/**
+ * The warning for a memory bound that cannot hold two output parts plus two input parts of the
+ * target size (the engine reserves two output parts and needs two runs to merge anything), or
+ * undefined when the pair fits. Below that every request is split into chunks of two runs each
+ * (one output run per chunk, each counted as a memory violation): almost always a mistake in one
+ * of the two options.
+ */
+export function memoryBoundWarning(c: Pick<RuntimeConfig, 'memoryBoundBytes' | 'targetPartBytes'>): string | undefined {
+  const needed = 4 * c.targetPartBytes;
+  if (c.memoryBoundBytes >= needed) return undefined;
+  return (
+    `--memory-bound-bytes ${formatSize(c.memoryBoundBytes)} cannot hold two output parts plus two input parts of ` +
+    `--target-part-bytes ${formatSize(c.targetPartBytes)} (${formatSize(needed)} needed): every compaction will be split ` +
+    'into chunks of two runs each, one output run per chunk, each counted as a memory violation; ' +
+    'raise --memory-bound-bytes or lower --target-part-bytes'
+  );
 }

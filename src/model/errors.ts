@@ -14,6 +14,12 @@ export type ErrorKind =
   | 'cancelled'
   | 'permission'
   | 'unauthenticated'
+  /**
+   * The service's own setup prevents the operation, not the request: its blob store refuses it
+   * (permissions, missing or rejected credentials, a bucket that does not exist). Retrying does not
+   * help until an operator fixes the store's configuration.
+   */
+  | 'misconfigured'
   | 'internal';
 
 export interface CompactdErrorOptions {

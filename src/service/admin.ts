@@ -5,7 +5,7 @@
  * a raised concurrency limit starts waiting requests at once.
  */
 import type { AdminHandlers } from '../gen/compactd/v1/Admin.js';
-import { applyConfigUpdate, type RuntimeConfig } from '../config/options.js';
+import { applyConfigUpdate, warnAboutMemoryBound, type RuntimeConfig } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import type { Logger } from '../obs/log.js';
 import { serviceConfigToProto, updateConfigRequestFromProto } from '../wire/convert.js';
@@ -53,6 +53,8 @@ export function adminHandlers(config: LiveConfig, log: Logger): AdminHandlers {
         const previous = config.get();
         const next = config.update(updateConfigRequestFromProto(call.request));
         log.info({ changes: configChanges(previous, next) }, 'config updated');
+        // Counted as before (memory violations), but said at once: the next request would split.
+        warnAboutMemoryBound(log, next);
         callback(null, serviceConfigToProto(next));
       } catch (err) {
         const e = CompactdError.from(err);

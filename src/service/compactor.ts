@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Blob } from '../blob/blob.js';
+import { describeBlobSpec, namingStore, parseBlobUrl } from '../blob/url.js';
 import type { CompactResult, EngineConfig, EngineLimits } from '../compact/types.js';
 import { validateRequest } from '../compact/validate.js';
 import type { RuntimeConfig, ServeOptions } from '../config/options.js';
@@ -144,7 +145,7 @@ async function compactCall(
       slot.release();
     }
   } catch (err) {
-    const e = CompactdError.from(err);
+    const e = withStore(CompactdError.from(err), ctx.options.blob);
     countFailure(metrics, e, phase, abort);
     logFailure(log, e, 'compaction failed');
     throw toServiceError(e, requestId);
@@ -152,6 +153,16 @@ async function compactCall(
     abort.dispose();
     untrack();
   }
+}
+
+/**
+ * A missing input part names the store it was looked up in (absolute, without credentials):
+ * writers share the service's store, and one that wrote elsewhere (another directory's relative
+ * file://, another bucket) learns at once that the two stores differ.
+ */
+function withStore(e: CompactdError, blobUrl: string): CompactdError {
+  if (e.kind !== 'not_found') return e;
+  return new CompactdError('not_found', namingStore(e.message, describeBlobSpec(parseBlobUrl(blobUrl))), { cause: e.cause });
 }
 
 function checkKeyLength(key: string, max: number, where: string): void {
@@ -201,8 +212,10 @@ function countFailure(m: Metrics, e: CompactdError, phase: string, abort: Reques
 }
 
 function logFailure(log: Logger, e: CompactdError, msg: string): void {
-  const fields = { kind: e.kind, error: e.message, err: e.kind === 'internal' ? e : undefined };
-  if (e.kind === 'internal' || e.kind === 'data_loss') log.error(fields, msg);
+  // A misconfigured store's client message is deliberately vague; the cause names the path or bucket.
+  const cause = e.kind === 'misconfigured' && e.cause !== undefined ? { cause: e.cause instanceof Error ? e.cause.message : String(e.cause) } : {};
+  const fields = { kind: e.kind, error: e.message, ...cause, err: e.kind === 'internal' ? e : undefined };
+  if (e.kind === 'internal' || e.kind === 'data_loss' || e.kind === 'misconfigured') log.error(fields, msg);
   else log.warn(fields, msg);
 }
 

@@ -14,12 +14,11 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadPackageDefinition, Server, type ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import { ReflectionService } from '@grpc/reflection';
 import type { Blob } from '../blob/blob.js';
 import { MeteredBlob } from '../blob/metered.js';
 import { parseBlobUrl, redactBlobUrl } from '../blob/url.js';
 import { parseFaultSpec } from '../config/faults.js';
-import { runtimeConfigOf, type ServeOptions } from '../config/options.js';
+import { runtimeConfigOf, warnAboutMemoryBound, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import { createRootLogger, type Logger } from '../obs/log.js';
 import { blobObserver, createMetrics, type Metrics } from '../obs/metrics.js';
@@ -30,7 +29,8 @@ import { adminHandlers, LiveConfig } from './admin.js';
 import { Admission } from './admission.js';
 import { AccessControl, guardHandlers, serverCredentials } from './auth.js';
 import { compactorHandlers } from './compactor.js';
-import { openServiceStore } from './store.js';
+import { addReflection } from './reflection.js';
+import { checkStore, openServiceStore } from './store.js';
 import { WorkerPool } from './workers.js';
 
 export type ServerState = 'starting' | 'serving' | 'draining' | 'stopped';
@@ -107,7 +107,7 @@ export class CompactdServer {
     );
     // Health and reflection stay unauthenticated: probes carry no secrets and neither reveals data.
     this.health.addToServer(this.grpc);
-    new ReflectionService(pkg.packageDefinition).addToServer(this.grpc);
+    addReflection(this.grpc);
 
     this.http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -148,6 +148,21 @@ export class CompactdServer {
     const onBlobRetry = (op: string) => metrics.blobRetries.inc({ op });
     const store = await openServiceStore({ url: options.blob, retrySeconds: options.blobRetrySeconds, faults, onRetry: onBlobRetry });
     const blob = new MeteredBlob(store, blobObserver(metrics));
+    if (options.storeCheck) {
+      // The check is about the real store: injected faults (testing) must not fail the start-up.
+      const probed = faults ? await openServiceStore({ url: options.blob, retrySeconds: options.blobRetrySeconds }) : store;
+      try {
+        await checkStore(probed, redactBlobUrl(options.blob));
+      } catch (err) {
+        await blob.close().catch(() => {});
+        throw err;
+      } finally {
+        if (probed !== store) await probed.close().catch(() => {});
+      }
+      log.info({ blob: redactBlobUrl(options.blob) }, 'store check passed');
+    } else {
+      log.warn({ blob: redactBlobUrl(options.blob) }, 'store check skipped (--no-store-check)');
+    }
     const pool = new WorkerPool({
       size: options.workers,
       blobUrl: options.blob,
@@ -165,6 +180,7 @@ export class CompactdServer {
       throw err;
     }
     const server = new CompactdServer(options, log, blob, pool, metrics, access, creds);
+    warnAboutMemoryBound(log, server.config.get());
     try {
       await server.bind();
     } catch (err) {

@@ -17,6 +17,10 @@ const CODES: Readonly<Record<ErrorKind, status>> = Object.freeze({
   cancelled: status.CANCELLED,
   permission: status.PERMISSION_DENIED,
   unauthenticated: status.UNAUTHENTICATED,
+  // Not PERMISSION_DENIED: that one tells the caller that *its* credentials may not do this (tokens,
+  // foreign keys). A store the service itself cannot use is a state of the system an operator must
+  // fix, which is what FAILED_PRECONDITION means; the message is safe (no path, bucket or key).
+  misconfigured: status.FAILED_PRECONDITION,
   internal: status.INTERNAL,
 });
 

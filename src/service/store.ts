@@ -13,12 +13,15 @@
  *   `onRetry` with its operation (the compactd_blob_retries_total counter).
  * - Metered (added by the caller): one observation per logical operation, retries included.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Blob, BlobMeta, BlobOptions } from '../blob/blob.js';
 import { FaultyBlob } from '../blob/faulty.js';
 import type { BlobOp } from '../blob/metered.js';
 import { RetryingBlob, retryPolicy, type RetryPolicy } from '../blob/retry.js';
 import { openBlob, parseBlobUrl } from '../blob/url.js';
 import type { FaultSpec } from '../config/faults.js';
+import { STORE_PROBE_PREFIX } from '../config/options.js';
+import { CompactdError } from '../model/errors.js';
 
 export interface ServiceStoreOptions {
   readonly url: string;
@@ -162,5 +165,35 @@ export class ProgressBlob implements Blob {
   /** The store is shared by every job of the thread: closing a view closes nothing. */
   close(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/**
+ * The start-up store check: writes one small object under STORE_PROBE_PREFIX, reads it back,
+ * compares and deletes it. Throws a CompactdError of the failure's kind whose message is one line
+ * for the operator: the step that failed, where (`where`, the store as a URL without secrets, plus
+ * the key) and the cause (which may name a local path: this is the operator's terminal, not a
+ * client).
+ */
+export async function checkStore(blob: Blob, where: string): Promise<void> {
+  const key = `${STORE_PROBE_PREFIX}${randomUUID()}`;
+  const data = new Uint8Array(randomBytes(32));
+  const step = async <T>(what: string, op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (err) {
+      const e = CompactdError.from(err);
+      const cause = e.cause instanceof Error && !e.message.includes(e.cause.message) ? `: ${e.cause.message}` : '';
+      throw new CompactdError(e.kind, `store check failed: cannot ${what} ${where} key ${key}: ${e.message}${cause}`, { cause: err });
+    }
+  };
+  await step('write to', () => blob.set(key, data));
+  try {
+    const back = await step('read back from', () => blob.get(key));
+    if (back === undefined || Buffer.compare(Buffer.from(back), Buffer.from(data)) !== 0) {
+      throw new CompactdError('misconfigured', `store check failed: ${where} key ${key} read back ${back === undefined ? 'nothing' : 'different bytes'} after a write`);
+    }
+  } finally {
+    await step('delete from', () => blob.delete(key));
   }
 }

@@ -105,12 +105,27 @@ describe('S3Blob failure classification', () => {
     }
   });
 
-  it('4xx answers (but 408/429) are not retried: internal, determinate', async () => {
-    const srv = await answering(403, 'AccessDenied');
+  it('4xx answers (but 408/429 and refusals) are not retried: internal, determinate', async () => {
+    const srv = await answering(400, 'InvalidRequest');
     const blob = blobAt(srv.endpoint);
     try {
       const err = await failure(blob.set('s/k', new Uint8Array(10)));
       expect(err.kind).toBe('internal');
+      expect(err.determinate).toBe(true);
+      expect(err.message).toMatch(/400/);
+      expect(srv.requests()).toBe(1);
+    } finally {
+      await blob.close();
+      await srv.stop();
+    }
+  });
+
+  it('403 is a store refusing the service: misconfigured, determinate, not retried', async () => {
+    const srv = await answering(403, 'AccessDenied');
+    const blob = blobAt(srv.endpoint);
+    try {
+      const err = await failure(blob.set('s/k', new Uint8Array(10)));
+      expect(err.kind).toBe('misconfigured');
       expect(err.determinate).toBe(true);
       expect(err.message).toMatch(/403/);
       expect(srv.requests()).toBe(1);
@@ -287,7 +302,7 @@ describe('S3Blob against s3rver', () => {
     proxy.seen.length = 0;
     try {
       const err = await failure(blob.set('s/doomed', new Uint8Array(4 * MiB)));
-      expect(err.kind).toBe('internal');
+      expect(err.kind).toBe('misconfigured');
       expect(err.determinate).toBe(true);
       const aborts = proxy.seen.filter((s) => s.method === 'DELETE' && /uploadId=/.test(s.url));
       expect(aborts.length).toBe(1);
@@ -324,7 +339,7 @@ describe('S3Blob against s3rver', () => {
     const blob = new S3Blob({ ...s3.spec, bucket: 'no-such-bucket', retry: FAST });
     try {
       const err = await failure(blob.get('s/k'));
-      expect(err.kind).toBe('internal');
+      expect(err.kind).toBe('misconfigured');
       expect(err.message).toMatch(/NoSuchBucket/);
     } finally {
       await blob.close();

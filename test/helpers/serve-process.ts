@@ -17,9 +17,14 @@ export interface ServeProcess {
   stderr(): string;
 }
 
-/** Spawns `compactd serve <args>` with `env` added to this process's environment. */
-export function spawnServe(args: readonly string[], env: Readonly<Record<string, string>> = {}): ServeProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'serve', ...args], {
+/**
+ * Spawns `compactd serve <args>` with `env` added to this process's environment; `prefix` is a
+ * command the node process runs under (e.g. `setpriv --reuid=nobody ...`).
+ */
+export function spawnServe(args: readonly string[], env: Readonly<Record<string, string>> = {}, prefix: readonly string[] = []): ServeProcess {
+  const argv = [process.execPath, '--import', 'tsx', ENTRY, 'serve', ...args];
+  const all = [...prefix, ...argv];
+  const proc = spawn(all[0], all.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
