@@ -15,6 +15,7 @@ import { separateValue } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
 import type { ServiceConfig } from '../model/service-config.js';
+import { PART_COMPRESSIONS, type PartCompression } from '../model/compression.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -77,8 +78,8 @@ export function defaultWorkers(): number {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const COMPRESSIONS = ['none', 'zstd'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
+export const COMPRESSIONS = PART_COMPRESSIONS;
+export type Compression = PartCompression;
 
 /** The settings the Admin API reads and changes while the service runs. */
 export type RuntimeConfig = ServiceConfig;
