@@ -170,7 +170,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'max-inputs', key: 'maxInputs', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_INPUTS, runtime: false, help: 'most input batches one request may name (else RESOURCE_EXHAUSTED)' },
   { flag: 'max-parts', key: 'maxParts', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_PARTS, runtime: false, help: 'most parts across the inputs of one request (else RESOURCE_EXHAUSTED)' },
   { flag: 'max-dims', key: 'maxDims', type: 'integer', min: 1, max: 1024, defaultValue: DEFAULT_MAX_DIMS, runtime: false, help: 'most timestamp coordinates (else RESOURCE_EXHAUSTED)' },
-  { flag: 'compression', key: 'compression', type: 'choice', choices: COMPRESSIONS, defaultValue: DEFAULT_COMPRESSION, runtime: false, help: 'body compression of output parts' },
+  { flag: 'compression', key: 'compression', type: 'choice', choices: COMPRESSIONS, defaultValue: DEFAULT_COMPRESSION, runtime: false, help: 'body compression of output parts: none, zstd or lz4 (Arrow LZ4_FRAME)' },
   { flag: 'blob-retry-seconds', key: 'blobRetrySeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_BLOB_RETRY_SECONDS, runtime: false, help: 'how long a failing blob store request is retried before the compaction fails with UNAVAILABLE' },
   { flag: 'max-key-chars', key: 'maxKeyChars', type: 'integer', min: 1, max: MAX_PART_KEY_CHARS, defaultValue: DEFAULT_MAX_KEY_CHARS, runtime: false, help: 'longest part key a request may name (else INVALID_ARGUMENT)' },
   { flag: 'max-antichain-elements', key: 'maxAntichainElements', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_ANTICHAIN_ELEMENTS, runtime: false, help: 'most elements of one frontier in a request (else RESOURCE_EXHAUSTED); checking one costs their square' },
