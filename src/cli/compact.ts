@@ -30,7 +30,7 @@ export const compactCommand = flagCommand({
     BLOB_FLAG,
     { name: 'target-part-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: size of each output part', defaultText: `${DEFAULT_TARGET_PART_BYTES / 2 ** 20}MiB` },
     { name: 'memory-bound-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: memory bound of the merge', defaultText: `${DEFAULT_MEMORY_BOUND_BYTES / 2 ** 30}GiB` },
-    { name: 'compression', type: 'string', valueName: 'none|zstd', help: 'with --local: output part body compression', defaultText: 'none' },
+    { name: 'compression', type: 'string', valueName: COMPRESSIONS.join('|'), help: 'with --local: output part body compression (lz4 is LZ4_FRAME)', defaultText: 'none' },
     { name: 'deadline-seconds', type: 'count', valueName: 'S', help: 'with --endpoint: give up after this many seconds' },
     ...CLIENT_FLAGS,
   ],

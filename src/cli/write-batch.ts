@@ -4,6 +4,7 @@
  */
 import { BatchWriter } from '../client/batch-writer.js';
 import { beyond, format as formatAntichain, minimumFrontier, type Antichain } from '../model/antichain.js';
+import { PART_COMPRESSIONS, type PartCompression } from '../model/compression.js';
 import { format as formatTimestamp } from '../model/timestamp.js';
 import { DEFAULT_TARGET_PART_BYTES } from '../config/options.js';
 import { CompactdError, invalid } from '../model/errors.js';
@@ -31,7 +32,7 @@ export const writeBatchCommand = flagCommand({
     { name: 'since', type: 'string', valueName: 'FRONTIER', help: 'since frontier: times are advanced to it', defaultText: 'the minimum, [["0",...]]' },
     { name: 'dims', type: 'count', valueName: 'D', help: 'timestamp coordinates', defaultText: 'inferred from the frontiers' },
     { name: 'target-part-bytes', type: 'bytes', valueName: 'BYTES', help: 'approximate size of each part', defaultText: `${DEFAULT_TARGET_PART_BYTES / 2 ** 20}MiB` },
-    { name: 'compression', type: 'string', valueName: 'none|zstd', help: 'part body compression', defaultText: 'none' },
+    { name: 'compression', type: 'string', valueName: PART_COMPRESSIONS.join('|'), help: 'part body compression (lz4 is LZ4_FRAME)', defaultText: 'none' },
     { name: 'inline', type: 'boolean', help: 'carry the parts inline in the printed batch instead of writing them to the store' },
     { name: 'unordered', type: 'boolean', help: 'write the updates as given (no sorting or consolidation) as one UNORDERED run; needs the minimum since' },
   ],
@@ -46,8 +47,10 @@ export const writeBatchCommand = flagCommand({
     const since = given ?? minimumFrontier(dims);
     const desc = { lower, upper, since };
 
-    const compression = String(flags.get('compression') ?? 'none');
-    if (compression !== 'none' && compression !== 'zstd') throw invalid(`--compression: expected none or zstd, got ${JSON.stringify(compression)}`);
+    const compression = String(flags.get('compression') ?? 'none') as PartCompression;
+    if (!PART_COMPRESSIONS.includes(compression)) {
+      throw invalid(`--compression: expected one of ${PART_COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
+    }
     const targetPartBytes = (flags.get('target-part-bytes') as number | undefined) ?? DEFAULT_TARGET_PART_BYTES;
     if (targetPartBytes < 1) throw invalid('--target-part-bytes: must be at least 1');
 

@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Blob } from '../blob/blob.js';
 import { beyond, format as formatAntichain, isMinimum } from '../model/antichain.js';
-import type { HollowBatch, HollowPart, Part, Run, RunOrder } from '../model/batch.js';
+import { withDiffsSum, type HollowBatch, type HollowPart, type Part, type Run, type RunOrder } from '../model/batch.js';
+import { PART_COMPRESSIONS, type PartCompression } from '../model/compression.js';
 import { descDims, formatDesc, type Description } from '../model/description.js';
 import { CompactdError, invalid } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
@@ -32,7 +33,7 @@ export interface BatchWriterOptions {
   /** Parts are cut when the estimated row bytes would pass this (each part has at least one row). */
   readonly targetPartBytes: number;
   /** Body compression of written parts (default 'none'). */
-  readonly compression?: 'none' | 'zstd';
+  readonly compression?: PartCompression;
   /** Carry parts inline in the batch instead of uploading them (default false). */
   readonly inline?: boolean;
   /** Uploads in flight at once (default 4). */
@@ -82,7 +83,7 @@ export class BatchWriter {
   readonly #shardId: string;
   readonly #dims: number;
   readonly #target: number;
-  readonly #compression: 'none' | 'zstd';
+  readonly #compression: PartCompression;
   readonly #inline: boolean;
   readonly #inFlight: number;
 
@@ -94,7 +95,9 @@ export class BatchWriter {
       throw invalid(`target part bytes must be a positive integer, got ${opts.targetPartBytes}`);
     }
     const compression = opts.compression ?? 'none';
-    if (compression !== 'none' && compression !== 'zstd') throw invalid(`unsupported compression ${JSON.stringify(compression)}`);
+    if (!(PART_COMPRESSIONS as readonly string[]).includes(compression)) {
+      throw invalid(`unsupported compression ${JSON.stringify(compression)}, expected one of ${PART_COMPRESSIONS.join(', ')}`);
+    }
     this.#blob = opts.blob;
     this.#shardId = opts.shardId;
     this.#dims = opts.dims;
@@ -158,7 +161,7 @@ export class BatchWriter {
 
   async #writeRun(rows: readonly Update[], desc: Description, order: RunOrder, opts: WriteOptions): Promise<HollowBatch> {
     if (rows.length === 0) return { desc, runs: [], len: 0 };
-    if (this.#compression === 'zstd') await ensureCodecs();
+    if (this.#compression !== 'none') await ensureCodecs();
     const inline = opts.inline ?? this.#inline;
     const groups = splitBySize(rows, this.#dims, this.#target);
     const prefix = `w${randomUUID()}`;
@@ -187,18 +190,19 @@ export class BatchWriter {
 function hollowPart(key: string, bytes: Uint8Array, rows: readonly Update[]): HollowPart {
   let sum = 0n;
   for (const u of rows) sum += u.d;
-  const part: HollowPart = {
-    kind: 'hollow',
-    key,
-    encodedSizeBytes: bytes.byteLength,
-    updates: rows.length,
-    // A prefix of the part's least key is <= every key in it. For an unordered part the least
-    // key is not the first one, so it is looked up.
-    keyLower: leastKey(rows).slice(0, MAX_KEY_LOWER_BYTES),
-    checksum: sha256Checksum(bytes),
-  };
-  // diffs_sum is optional: a part whose diffs sum past i64 simply does not record it.
-  return sum >= I64_MIN && sum <= I64_MAX ? { ...part, diffsSum: sum } : part;
+  return withDiffsSum(
+    {
+      kind: 'hollow',
+      key,
+      encodedSizeBytes: bytes.byteLength,
+      updates: rows.length,
+      // A prefix of the part's least key is <= every key in it. For an unordered part the least
+      // key is not the first one, so it is looked up.
+      keyLower: leastKey(rows).slice(0, MAX_KEY_LOWER_BYTES),
+      checksum: sha256Checksum(bytes),
+    },
+    sum,
+  );
 }
 
 function leastKey(rows: readonly Update[]): Uint8Array {

@@ -5,7 +5,8 @@
  * delete everything it may have written.
  */
 import type { Blob } from '../blob/blob.js';
-import type { HollowPart } from '../model/batch.js';
+import { withDiffsSum, type HollowPart } from '../model/batch.js';
+import type { PartCompression } from '../model/compression.js';
 import type { Description } from '../model/description.js';
 import { internal } from '../model/errors.js';
 import { newOutputKey, objectKey } from '../model/keys.js';
@@ -24,7 +25,7 @@ export interface SinkContext {
   readonly desc: Description;
   /** `c<uuid>`: the prefix shared by this compaction's outputs. */
   readonly prefix: string;
-  readonly compression: 'none' | 'zstd';
+  readonly compression: PartCompression;
   readonly signal?: AbortSignal;
 }
 
@@ -95,10 +96,10 @@ export class PartSink {
       encodedSizeBytes: bytes.byteLength,
       updates: cols.len,
       keyLower: cols.kData.slice(cols.kOffsets[0], Math.min(cols.kOffsets[1], cols.kOffsets[0] + KEY_LOWER_MAX_BYTES)),
-      diffsSum,
     };
     // The checksum is computed in the thread pool, alongside the upload, while the merge goes on.
-    const part = partChecksum(bytes).then((checksum): HollowPart => ({ ...fields, checksum }));
+    // Every row of a run fits i64, but a part's sum may not: then diffs_sum is left out.
+    const part = partChecksum(bytes).then((checksum): HollowPart => withDiffsSum({ ...fields, checksum }, diffsSum));
     part.catch((err: unknown) => {
       this.failure ??= err;
     });

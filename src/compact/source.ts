@@ -64,6 +64,7 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
   let failure: unknown;
   try {
     loaded = decodeLoaded(ctx, run, bytes, name);
+    if (part.kind === 'hollow' && part.diffsSum !== undefined) checkDiffsSum(loaded, part.diffsSum);
   } catch (err) {
     failure = err;
   }
@@ -101,6 +102,18 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
   // Compressed parts hold more decoded than their encoded size; uncompressed ones are views of it.
   const held = Math.max(bytes.byteLength, columnsBytes(cols));
   return { cols, rows, count, bytes: held, diffSum: sumDiffs(cols, rows), name };
+}
+
+/**
+ * Checks a part's recorded `diffs_sum` against its rows (all of them, also those a narrower batch
+ * leaves out: the writer summed the part it wrote). A mismatch means the batch and the bytes
+ * disagree, so the part cannot be trusted: data loss.
+ */
+function checkDiffsSum(loaded: LoadedPart, recorded: bigint): void {
+  const actual = loaded.rows === null ? loaded.diffSum : sumDiffs(loaded.cols, null);
+  if (actual !== recorded) {
+    throw dataLoss(`part ${loaded.name} sums its diffs to ${actual}, but its batch records diffs_sum ${recorded}`);
+  }
 }
 
 function beyondRow(f: Antichain, t: BigUint64Array, base: number, dims: number): boolean {

@@ -4,6 +4,7 @@
  */
 import type { Blob } from '../blob/blob.js';
 import type { CompactStats, HollowBatch } from '../model/batch.js';
+import type { PartCompression } from '../model/compression.js';
 
 /** Defaults follow Materialize persist (docs/design.md, "Defaults"). */
 export const DEFAULT_MEMORY_BOUND_BYTES = 1024 * 1024 * 1024; // compaction_memory_bound_bytes
@@ -31,7 +32,7 @@ export interface EngineConfig {
   readonly memoryBoundBytes: number;
   readonly targetPartBytes: number;
   /** Body compression for output parts. */
-  readonly compression: 'none' | 'zstd';
+  readonly compression: PartCompression;
   readonly limits: EngineLimits;
 }
 

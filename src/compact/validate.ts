@@ -3,7 +3,7 @@
  * I/O so a malformed request costs nothing and touches nothing.
  */
 import { equals as acEquals, format as acFormat, isAntichain, lessThan, type Antichain } from '../model/antichain.js';
-import type { CompactRequest } from '../model/batch.js';
+import { recordedDiffsSum, type CompactRequest } from '../model/batch.js';
 import { formatDesc, type Description } from '../model/description.js';
 import { CompactdError, invalid } from '../model/errors.js';
 import { validatePartKey, validateShardId } from '../model/keys.js';
@@ -75,6 +75,9 @@ export function validateRequest(req: CompactRequest, limits: EngineLimits): numb
         }
         if (p.keyLower.byteLength > KEY_LOWER_MAX_BYTES) {
           throw invalid(`${where}: keyLower is longer than ${KEY_LOWER_MAX_BYTES} bytes`);
+        }
+        if (p.diffsSum !== undefined && recordedDiffsSum(p.diffsSum) === undefined) {
+          throw invalid(`${where}: diffsSum ${p.diffsSum} is outside the i64 range`);
         }
       }),
     ),

@@ -15,6 +15,7 @@ import { separateValue } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
 import type { ServiceConfig } from '../model/service-config.js';
+import { PART_COMPRESSIONS, type PartCompression } from '../model/compression.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -81,8 +82,8 @@ export function defaultWorkers(): number {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const COMPRESSIONS = ['none', 'zstd'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
+export const COMPRESSIONS = PART_COMPRESSIONS;
+export type Compression = PartCompression;
 
 /** The settings the Admin API reads and changes while the service runs. */
 export type RuntimeConfig = ServiceConfig;
@@ -175,7 +176,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'max-inputs', key: 'maxInputs', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_INPUTS, runtime: false, help: 'most input batches one request may name (else RESOURCE_EXHAUSTED)' },
   { flag: 'max-parts', key: 'maxParts', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_PARTS, runtime: false, help: 'most parts across the inputs of one request (else RESOURCE_EXHAUSTED)' },
   { flag: 'max-dims', key: 'maxDims', type: 'integer', min: 1, max: 1024, defaultValue: DEFAULT_MAX_DIMS, runtime: false, help: 'most timestamp coordinates (else RESOURCE_EXHAUSTED)' },
-  { flag: 'compression', key: 'compression', type: 'choice', choices: COMPRESSIONS, defaultValue: DEFAULT_COMPRESSION, runtime: false, help: 'body compression of output parts' },
+  { flag: 'compression', key: 'compression', type: 'choice', choices: COMPRESSIONS, defaultValue: DEFAULT_COMPRESSION, runtime: false, help: 'body compression of output parts: none, zstd or lz4 (Arrow LZ4_FRAME)' },
   { flag: 'blob-retry-seconds', key: 'blobRetrySeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_BLOB_RETRY_SECONDS, runtime: false, help: 'how long a failing blob store request is retried before the compaction fails with UNAVAILABLE' },
   { flag: 'store-check', key: 'storeCheck', type: 'boolean', defaultValue: DEFAULT_STORE_CHECK, runtime: false, help: `at start-up write, read back and delete one object under ${STORE_PROBE_PREFIX} and exit if that fails; --no-store-check starts without it` },
   { flag: 'max-key-chars', key: 'maxKeyChars', type: 'integer', min: 1, max: MAX_PART_KEY_CHARS, defaultValue: DEFAULT_MAX_KEY_CHARS, runtime: false, help: 'longest part key a request may name (else INVALID_ARGUMENT)' },

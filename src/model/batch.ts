@@ -3,6 +3,7 @@
  * CompactRequest. Part bytes live in the blob store (hollow) or in the request (inline).
  */
 import type { Description } from './description.js';
+import { I64_MAX, I64_MIN } from './update.js';
 
 export interface HollowPart {
   readonly kind: 'hollow';
@@ -12,6 +13,7 @@ export interface HollowPart {
   readonly updates: number;
   /** <= 100 bytes, <= every key in the part; empty = unknown. */
   readonly keyLower: Uint8Array;
+  /** Σd over every row of the part when that fits i64; absent otherwise (see `recordedDiffsSum`). */
   readonly diffsSum?: bigint;
   /** "sha256:<hex>" of the object bytes; empty = unknown. */
   readonly checksum: string;
@@ -80,6 +82,22 @@ export function emptyStats(): CompactStats {
     queuedSeconds: 0,
     runSeconds: 0,
   };
+}
+
+/**
+ * The `diffs_sum` a writer records for a part whose diffs add up to `exactSum` (computed without
+ * overflow): the sum itself when it fits i64, else undefined, and the field is left out. The one
+ * rule every part writer follows (writer library, engine, CLI; docs/contract.md): the field is
+ * never a wrapped or clamped value, so a reader can check it against the rows whenever present.
+ */
+export function recordedDiffsSum(exactSum: bigint): bigint | undefined {
+  return exactSum >= I64_MIN && exactSum <= I64_MAX ? exactSum : undefined;
+}
+
+/** `part` with `diffsSum` set by the rule of `recordedDiffsSum` (left out when the sum does not fit). */
+export function withDiffsSum(part: Omit<HollowPart, 'diffsSum'>, exactSum: bigint): HollowPart {
+  const recorded = recordedDiffsSum(exactSum);
+  return recorded === undefined ? part : { ...part, diffsSum: recorded };
 }
 
 /** Bytes a part occupies when read: its encoded size, or the inline payload length. */

@@ -8,6 +8,11 @@
  * headers), and lz4js misreads 64-bit content sizes and block checksums. So this module parses
  * the frame structure itself first, bounds the output size, and only then hands well-formed data
  * to the library. Anything malformed throws, which the part decoder reports as data loss.
+ *
+ * Parts are compressed by the part encoder itself (encode.ts), not by apache-arrow's writer, which
+ * puts the wrong length before each compressed buffer. The encoders stay registered for other
+ * apache-arrow writers in the same process; what they write is the legacy form that
+ * `withDecompression` accepts.
  */
 import { compress as zstdCompress, decompress as zstdDecompress, init as zstdInit } from '@bokuweb/zstd-wasm';
 import { compressionRegistry, CompressionType } from 'apache-arrow';
@@ -36,9 +41,9 @@ let ready: Promise<void> | undefined;
 let registered = false;
 
 /**
- * Registers the ZSTD and LZ4_FRAME codecs in apache-arrow's compression registry. Idempotent and
- * safe to call concurrently; must be awaited once per thread before encoding with compression or
- * decoding a compressed part. Decoding uncompressed parts does not need it. A failed
+ * Registers the ZSTD and LZ4_FRAME codecs in apache-arrow's compression registry and readies the
+ * zstd encoder. Idempotent and safe to call concurrently; must be awaited once per thread
+ * before encoding with compression or decoding a compressed part. Decoding uncompressed parts does not need it. A failed
  * initialization is not cached, so a later call retries.
  */
 export function ensureCodecs(): Promise<void> {
@@ -60,10 +65,29 @@ export function codecsRegistered(): boolean {
 }
 
 /**
- * The decoded bytes the part being decoded may still take. Decoding is synchronous, so one
- * module-level budget set around it by `withDecompressionBudget` cannot be shared by two parts.
+ * What the part being decoded allows and declares. Decoding is synchronous, so one module-level
+ * context set around it by `withDecompression` cannot be shared by two parts.
  */
-let budget = Infinity;
+interface DecompressionContext {
+  /** Decoded bytes the part may still take. */
+  budget: number;
+  /** The length prefixes of the part's compressed buffers, in the order they are decoded. */
+  readonly declared: readonly DeclaredBuffer[];
+  /** How many of `declared` have been decoded. */
+  next: number;
+}
+
+/** A compressed buffer of a record batch body, as its prefix describes it. */
+export interface DeclaredBuffer {
+  /** Where it is, for error messages: "record batch 0 buffer 3". */
+  readonly where: string;
+  /** The uncompressed length its 8-byte prefix declares (never -1: raw buffers are not decoded). */
+  readonly declared: number;
+  /** The bytes of the frame after the prefix. */
+  readonly stored: number;
+}
+
+let context: DecompressionContext | undefined;
 
 /** Thrown by a decoder when the frame would take the part past its decompression budget. */
 export class DecompressionBudgetExceeded extends Error {
@@ -74,25 +98,51 @@ export class DecompressionBudgetExceeded extends Error {
 }
 
 /**
- * Runs `f` (a synchronous decode) with at most `bytes` of decompressed output allowed across
- * every buffer it decompresses; a frame that would pass it throws DecompressionBudgetExceeded
- * before anything is allocated. The check reads the frames' own size fields, because the
- * uncompressed-length prefix Arrow puts before each buffer cannot be trusted (some writers store
- * the compressed length there).
+ * Runs `f` (a synchronous decode of one part) with at most `budget` bytes of decompressed output
+ * allowed across every buffer it decompresses, and each decompressed buffer checked against the
+ * length its prefix declares (`declared`, in body order). A frame that would pass the budget
+ * throws DecompressionBudgetExceeded before anything is allocated; the check reads the frames'
+ * own size fields. A buffer that decompresses to another length than its prefix declares throws,
+ * with one exception: a prefix equal to the frame's own length, the form apache-arrow's JS writer
+ * (up to at least 21.2.0, and so compactd before it compressed parts itself) wrote for every
+ * compressed buffer. The frame is self-delimiting and checked strictly, so its content is
+ * unambiguous; refusing it would make every such part unreadable. Throws after `f` when fewer
+ * buffers were decoded than declared (then some were not checked).
  */
-export function withDecompressionBudget<T>(bytes: number, f: () => T): T {
-  const saved = budget;
-  budget = bytes;
+export function withDecompression<T>(budget: number, declared: readonly DeclaredBuffer[], f: () => T): T {
+  const saved = context;
+  const ctx: DecompressionContext = { budget, declared, next: 0 };
+  context = ctx;
   try {
-    return f();
+    const result = f();
+    if (ctx.next !== declared.length) {
+      throw new Error(`decoded ${ctx.next} compressed buffers, the record batches declare ${declared.length}`);
+    }
+    return result;
   } finally {
-    budget = saved;
+    context = saved;
   }
 }
 
 function spend(capacity: number): void {
-  if (capacity > budget) throw new DecompressionBudgetExceeded(capacity);
-  budget -= capacity;
+  if (context === undefined) return;
+  if (capacity > context.budget) throw new DecompressionBudgetExceeded(capacity);
+  context.budget -= capacity;
+}
+
+/** Checks a decoded buffer against the next declared prefix (outside `withDecompression`: nothing to check). */
+function settle(src: Uint8Array, out: Uint8Array): Uint8Array {
+  if (context === undefined) return out;
+  const buffer = context.declared[context.next++];
+  if (buffer === undefined) throw new Error('more compressed buffers than the record batches declare');
+  if (buffer.stored !== src.length) {
+    throw new Error(`${buffer.where}: decoder got ${src.length} bytes, the body holds ${buffer.stored}`);
+  }
+  const legacy = buffer.declared === buffer.stored;
+  if (out.length !== buffer.declared && !legacy) {
+    throw new Error(`${buffer.where}: prefix declares ${buffer.declared} bytes uncompressed, the frame decompresses to ${out.length}`);
+  }
+  return out;
 }
 
 /** Compresses `src` into one zstd frame (with its content size in the header). */
@@ -118,7 +168,7 @@ export function zstdDecode(src: Uint8Array): Uint8Array {
   if (contentSize !== undefined && out.length !== contentSize) {
     throw new Error(`zstd frame decoded to ${out.length} bytes, header says ${contentSize}`);
   }
-  return out;
+  return settle(src, out);
 }
 
 /** Compresses `src` into one LZ4 frame. */
@@ -202,7 +252,7 @@ export function lz4Decode(src: Uint8Array): Uint8Array {
   if (contentSize !== undefined && d !== contentSize) {
     throw new Error(`LZ4 frame decoded to ${d} bytes, header says ${contentSize}`);
   }
-  return d === capacity ? dst : dst.subarray(0, d);
+  return settle(src, d === capacity ? dst : dst.subarray(0, d));
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   type Schema,
 } from 'apache-arrow';
 import { CompactdError, dataLoss, internal } from '../model/errors.js';
-import { codecsRegistered, DecompressionBudgetExceeded, withDecompressionBudget } from './codecs.js';
+import { codecsRegistered, DecompressionBudgetExceeded, MAX_DECOMPRESSED_BYTES, withDecompression, type DeclaredBuffer } from './codecs.js';
 import { allocColumns, type DecodedPart, type PartColumns } from './columns.js';
 import { verifyFooter, verifyRecordBatch, type FileBlock, type NodeLayout } from './ipcfile.js';
 import { META_KEY, decodeMeta } from './meta.js';
@@ -87,9 +87,14 @@ export function decodePart(bytes: Uint8Array, name: string, opts: DecodeOptions 
     if (reader.numRecordBatches !== n) throw new Error('footer record batch count changed');
     const limit = opts.maxDecodedBytes ?? Infinity;
     let decoded = 0;
-    for (const block of blocks) decoded += verifyRecordBatch(input, block, layout);
+    const compressed: DeclaredBuffer[] = [];
+    blocks.forEach((block, i) => {
+      const body = verifyRecordBatch(input, block, i, layout, MAX_DECOMPRESSED_BYTES);
+      decoded += body.decodedBytes;
+      compressed.push(...body.compressed);
+    });
     if (decoded > limit) throw tooLarge(name, decoded, limit);
-    withDecompressionBudget(limit, () => {
+    withDecompression(limit, compressed, () => {
       for (let i = 0; i < n; i++) {
         const batch = reader.readRecordBatch(i);
         if (batch === null) throw new Error(`record batch ${i} of ${n} is missing`);

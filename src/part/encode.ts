@@ -13,29 +13,36 @@ import {
   RecordBatchFileWriter,
   Struct,
   Uint64,
-  compressionRegistry,
   makeData,
 } from 'apache-arrow';
+import type { PartCompression } from '../model/compression.js';
 import { CompactdError, internal } from '../model/errors.js';
+import { codecsRegistered, lz4Encode, zstdEncode } from './codecs.js';
 import type { PartColumns, PartMeta } from './columns.js';
 import { encodeMeta } from './meta.js';
 import { partSchema, timeType } from './schema.js';
 
 export interface EncodeOptions {
-  /** Body compression; 'zstd' needs `ensureCodecs()` to have been awaited. Default 'none'. */
-  compression?: 'none' | 'zstd';
+  /** Body compression; anything but 'none' needs `ensureCodecs()` to have been awaited. Default 'none'. */
+  compression?: PartCompression;
 }
+
+/** The Arrow codec and the frame compressor of each part compression. */
+const CODECS: Record<Exclude<PartCompression, 'none'>, { type: CompressionType; encode: (src: Uint8Array) => Uint8Array }> = {
+  zstd: { type: CompressionType.ZSTD, encode: zstdEncode },
+  lz4: { type: CompressionType.LZ4_FRAME, encode: lz4Encode },
+};
 
 /**
  * Encodes `cols` as an Arrow IPC file with one record batch and `meta` as its `compactd.part`
  * metadata. The columns may be views into a decoded part (offsets need not start at 0). Throws
  * `invalid` when `meta.dims` differs from `cols.dims`, the column arrays are inconsistent with
- * `len`, or the metadata cannot be written; `internal` when ZSTD is asked for before
+ * `len`, or the metadata cannot be written; `internal` when compression is asked for before
  * `ensureCodecs()` completed.
  */
 export function encodePart(cols: PartColumns, meta: PartMeta, opts: EncodeOptions = {}): Uint8Array {
   const compression = opts.compression ?? 'none';
-  if (compression !== 'none' && compression !== 'zstd') {
+  if (compression !== 'none' && !Object.hasOwn(CODECS, compression)) {
     throw new CompactdError('invalid', `unsupported part compression ${JSON.stringify(compression)}`);
   }
   const { dims, len } = cols;
@@ -58,17 +65,68 @@ export function encodePart(cols: PartColumns, meta: PartMeta, opts: EncodeOption
   const struct = makeData({ type: new Struct(schema.fields), length: len, nullCount: 0, children: [k, v, t, d] });
   const batch = new RecordBatch(schema, struct);
 
-  let compressionType: CompressionType | null = null;
-  if (compression === 'zstd') {
-    if (compressionRegistry.get(CompressionType.ZSTD)?.encode === undefined) {
-      throw internal('ZSTD part compression requested before ensureCodecs() completed');
-    }
-    compressionType = CompressionType.ZSTD;
+  let writer: RecordBatchFileWriter;
+  if (compression === 'none') {
+    writer = new RecordBatchFileWriter();
+  } else {
+    if (!codecsRegistered()) throw internal(`${compression} part compression requested before ensureCodecs() completed`);
+    writer = new CompressingFileWriter(CODECS[compression].type, CODECS[compression].encode);
   }
-  const writer = new RecordBatchFileWriter({ compressionType });
   writer.write(batch);
   writer.finish();
   return writer.toUint8Array(true);
+}
+
+/** Bytes of the length prefix before each buffer of a compressed record batch body. */
+const PREFIX_BYTES = 8;
+/** The prefix of a buffer stored uncompressed (Arrow IPC: "the buffer is not compressed"). */
+const NOT_COMPRESSED = -1n;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * apache-arrow's file writer with its buffer compression replaced. Up to at least 21.2.0 it
+ * writes each compressed buffer's COMPRESSED length into the 8-byte prefix, where the Arrow IPC
+ * format requires the UNCOMPRESSED length; other Arrow implementations then refuse the file.
+ * Only that step is replaced: buffers are compressed here, each prefixed by its uncompressed
+ * length (little-endian int64), or by -1 and stored raw when compressing would not shrink it, and
+ * laid out 8-byte aligned exactly as the base class writes the body (prefix and frame together,
+ * padded after each buffer). `override` makes the compiler refuse a base class without the hook.
+ */
+class CompressingFileWriter extends RecordBatchFileWriter {
+  readonly #encode: (src: Uint8Array) => Uint8Array;
+
+  constructor(type: CompressionType, encode: (src: Uint8Array) => Uint8Array) {
+    super({ compressionType: type });
+    this.#encode = encode;
+  }
+
+  protected override _compressBodyBuffers(buffers: ArrayBufferView[]) {
+    const out: Uint8Array[] = [];
+    const bufferRegions: { offset: number; length: number }[] = [];
+    let offset = 0;
+    for (const buffer of buffers) {
+      const raw = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      if (raw.length === 0) {
+        out.push(EMPTY, EMPTY);
+        bufferRegions.push({ offset, length: 0 });
+        continue;
+      }
+      const frame = this.#encode(raw);
+      const compressed = frame.length < raw.length;
+      const stored = compressed ? frame : raw;
+      const prefix = new Uint8Array(PREFIX_BYTES);
+      new DataView(prefix.buffer).setBigInt64(0, compressed ? BigInt(raw.length) : NOT_COMPRESSED, true);
+      out.push(prefix, stored);
+      offset = align8(offset);
+      bufferRegions.push({ offset, length: PREFIX_BYTES + stored.length });
+      offset += PREFIX_BYTES + stored.length;
+    }
+    return { byteLength: align8(offset), bufferRegions, buffers: out };
+  }
+}
+
+function align8(n: number): number {
+  return Math.ceil(n / 8) * 8;
 }
 
 /** Why the column arrays do not describe `len` rows of `dims` coordinates, or undefined. */

@@ -12,6 +12,7 @@
  *
  * Everything here throws plain Errors; the decoder reports them as data loss.
  */
+import type { DeclaredBuffer } from './codecs.js';
 
 /** A record batch's location in the file (the footer's Block struct). */
 export interface FileBlock {
@@ -29,6 +30,8 @@ const BLOCK_SIZE = 24;
 const FIELD_NODE_SIZE = 16;
 const BUFFER_SIZE = 16;
 const HEADER_RECORD_BATCH = 3;
+/** Every non-empty buffer of a compressed body starts with its length as an int64. */
+const PREFIX_BYTES = 8;
 
 // vtable slots (byte offsets into the vtable) from Arrow's File.fbs, Schema.fbs and Message.fbs.
 const FOOTER_SCHEMA = 6;
@@ -221,14 +224,25 @@ export interface NodeLayout {
   readonly lengthFactor: readonly number[];
 }
 
+/** What a record batch's body holds, from its metadata and buffer prefixes. */
+export interface RecordBatchBody {
+  /**
+   * The bytes the body's buffers take once decoded: for a compressed body, the sum of the
+   * uncompressed lengths each buffer declares in its 8-byte prefix (known before decompressing).
+   */
+  readonly decodedBytes: number;
+  /** The compressed buffers (prefix other than -1), in body order: the order they are decoded. */
+  readonly compressed: DeclaredBuffer[];
+}
+
 /**
- * Checks the record batch message of `block` in the file `bytes`: its flatbuffer, that it is a
- * record batch whose body lies inside the file, that its length and every field node's length
- * agree with `layout`, that no node has nulls, and that every buffer lies inside the body.
- * Returns the bytes the body's buffers take once decoded: for a compressed body, the sum of the
- * uncompressed lengths each buffer declares in its 8-byte prefix (known before decompressing).
+ * Checks the record batch message of `block` (record batch number `index`) in the file `bytes`:
+ * its flatbuffer, that it is a record batch whose body lies inside the file, that its length and
+ * every field node's length agree with `layout`, that no node has nulls, that every buffer lies
+ * inside the body, and, for a compressed body, that every non-empty buffer has room for its
+ * length prefix and the prefix is -1 (stored raw) or a length up to `maxBufferBytes`.
  */
-export function verifyRecordBatch(bytes: Uint8Array, block: FileBlock, layout: NodeLayout): number {
+export function verifyRecordBatch(bytes: Uint8Array, block: FileBlock, index: number, layout: NodeLayout, maxBufferBytes: number): RecordBatchBody {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = block.offset;
   let metaLength = view.getInt32(pos, true);
@@ -271,19 +285,29 @@ export function verifyRecordBatch(bytes: Uint8Array, block: FileBlock, layout: N
 
   const buffers = fb.vector(batch, BATCH_BUFFERS, BUFFER_SIZE);
   const bodyStart = block.offset + block.metaDataLength;
-  let decoded = 0;
+  let decodedBytes = 0;
+  const declaredBuffers: DeclaredBuffer[] = [];
   for (let i = 0; i < buffers.length; i++) {
     const p = buffers.start + i * BUFFER_SIZE;
     const offset = fb.i64(p);
     const length = fb.i64(p + 8);
     if (offset < 0 || length < 0 || offset + length > bodyLength) throw new Error(`buffer ${i} lies outside the record batch body`);
-    if (!compressed || length < 8) {
-      decoded += length;
+    if (!compressed || length === 0) {
+      decodedBytes += length;
+      continue;
+    }
+    // A compressed buffer starts with its uncompressed length as a little-endian int64; -1 means
+    // the bytes after it are stored raw.
+    if (length < PREFIX_BYTES) throw new Error(`record batch ${index} buffer ${i} is too short for its length prefix`);
+    const declared = view.getBigInt64(bodyStart + offset, true);
+    if (declared === -1n) {
+      decodedBytes += length - PREFIX_BYTES;
+    } else if (declared < 0n || declared > BigInt(maxBufferBytes)) {
+      throw new Error(`record batch ${index} buffer ${i} declares ${declared} bytes uncompressed`);
     } else {
-      // A compressed buffer starts with its uncompressed length as int64; -1 means stored raw.
-      const declared = Number(view.getBigInt64(bodyStart + offset, true));
-      decoded += declared === -1 ? length - 8 : Math.max(0, declared);
+      decodedBytes += Number(declared);
+      declaredBuffers.push({ where: `record batch ${index} buffer ${i}`, declared: Number(declared), stored: length - PREFIX_BYTES });
     }
   }
-  return decoded;
+  return { decodedBytes, compressed: declaredBuffers };
 }

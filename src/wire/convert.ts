@@ -293,6 +293,8 @@ export function partToProto(p: Part): Part__Output {
     checksum: p.checksum,
   };
   if (p.diffsSum !== undefined) {
+    // An int64 field cannot hold it: writers leave the field out instead (recordedDiffsSum).
+    if (p.diffsSum < I64_MIN || p.diffsSum > I64_MAX) throw internal(`diffsSum ${p.diffsSum} is outside the int64 range`);
     hollow.diffs_sum = p.diffsSum.toString();
     hollow._diffs_sum = 'diffs_sum';
   }

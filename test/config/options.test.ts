@@ -128,7 +128,7 @@ describe('parseServeOptions', () => {
     [['--minimum-timeout-seconds', '0'], '--minimum-timeout-seconds'],
     [['--grace-seconds', '-3'], '--grace-seconds'],
     [['--log-level', 'loud'], '--log-level'],
-    [['--compression', 'lz4'], '--compression'],
+    [['--compression', 'snappy'], '--compression'],
     [['--enabled=maybe'], '--enabled'],
     [['--blob', 'data'], '--blob'],
     [['--host', ' '], '--host'],

@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Blob } from '../../src/blob/blob.js';
 import type { Antichain } from '../../src/model/antichain.js';
-import type { HollowBatch, HollowPart, Part, Run, RunOrder } from '../../src/model/batch.js';
+import { withDiffsSum, type HollowBatch, type Part, type Run, type RunOrder } from '../../src/model/batch.js';
 import type { Description } from '../../src/model/description.js';
 import { objectKey } from '../../src/model/keys.js';
 import type { Timestamp } from '../../src/model/timestamp.js';
@@ -52,16 +52,17 @@ export async function writePart(
   const key = `w${randomUUID()}/p${randomUUID()}`;
   await blob.set(objectKey(shard, key), bytes);
   const first = spec.rows[0]?.k ?? new Uint8Array(0);
-  const part: HollowPart = {
-    kind: 'hollow',
-    key,
-    encodedSizeBytes: bytes.byteLength,
-    updates: spec.rows.length,
-    keyLower: first.slice(0, 100),
-    diffsSum: spec.rows.reduce((s, u) => s + u.d, 0n),
-    checksum: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
-  };
-  return part;
+  return withDiffsSum(
+    {
+      kind: 'hollow',
+      key,
+      encodedSizeBytes: bytes.byteLength,
+      updates: spec.rows.length,
+      keyLower: first.slice(0, 100),
+      checksum: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    },
+    spec.rows.reduce((s, u) => s + u.d, 0n),
+  );
 }
 
 export async function writeRun(

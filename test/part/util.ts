@@ -106,3 +106,41 @@ export function caught(fn: () => unknown): CompactdError {
   }
   throw new Error('expected an error, none was thrown');
 }
+
+/** A buffer of a compressed record batch body: where its 8-byte length prefix sits in the file. */
+export interface PrefixedBuffer {
+  /** File offset of the prefix. */
+  readonly at: number;
+  /** Bytes of the buffer's region: the prefix and what follows it. */
+  readonly length: number;
+  /** The prefix: the uncompressed length, or -1 for a buffer stored raw. */
+  readonly prefix: bigint;
+}
+
+/** The non-empty buffers of every compressed record batch of an Arrow file, read with apache-arrow. */
+export function prefixedBuffers(bytes: Uint8Array): PrefixedBuffer[] {
+  const reader = RecordBatchReader.from(bytes) as RecordBatchFileReader;
+  reader.open();
+  const footer = reader.footer!;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: PrefixedBuffer[] = [];
+  for (let i = 0; i < footer.numRecordBatches; i++) {
+    const block = footer.getRecordBatch(i)!;
+    const message = new MessageReader(bytes.subarray(block.offset)).readMessage()!;
+    const header = message.header() as { compression?: unknown; buffers: { offset: number; length: number }[] };
+    if (header.compression == null) continue;
+    const body = block.offset + block.metaDataLength;
+    for (const b of header.buffers) {
+      if (b.length === 0) continue;
+      out.push({ at: body + b.offset, length: b.length, prefix: view.getBigInt64(body + b.offset, true) });
+    }
+  }
+  return out;
+}
+
+/** A copy of `bytes` with the length prefix at `at` set to `value`. */
+export function withPrefix(bytes: Uint8Array, at: number, value: bigint): Uint8Array {
+  const copy = bytes.slice();
+  new DataView(copy.buffer).setBigInt64(at, value, true);
+  return copy;
+}

@@ -15,7 +15,7 @@ export interface HollowPart {
    */
   'key_lower'?: (Buffer | Uint8Array | string);
   /**
-   * sum of d over the part
+   * sum of d over the part; absent when it does not fit int64
    */
   'diffs_sum'?: (number | string | Long);
   /**
@@ -37,7 +37,7 @@ export interface HollowPart__Output {
    */
   'key_lower': (Buffer);
   /**
-   * sum of d over the part
+   * sum of d over the part; absent when it does not fit int64
    */
   'diffs_sum'?: (string);
   /**
