@@ -3,7 +3,7 @@
  * grpc.health.v1.Health and the reflection services themselves.
  *
  * @grpc/reflection indexes whatever FileDescriptorProtos it is given. The ones @grpc/proto-loader
- * produces are not what protoc would: files are renamed after their package (`compactd_v1.proto`),
+ * produces are not what protoc would: files are renamed after their package (compactd_v1 instead of the import path),
  * type references are relative, and proto3 `optional` fields come out as real oneofs without
  * `proto3_optional`. Clients that rebuild types from reflection (grpcurl, Postman, grpcui) then
  * see a different API than the .proto. So this module builds the descriptors itself from the
