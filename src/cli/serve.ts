@@ -2,14 +2,49 @@
  * `compactd serve`: runs the service until SIGTERM or SIGINT, then shuts down gracefully (stop
  * accepting, drain within --grace-seconds, abort the rest) and exits 0. Options come from flags
  * and COMPACTD_* environment variables (README, "Configuration").
+ *
+ * A person at a terminal gets short human lines and a greeting saying where everything is; a
+ * collector (stdout not a terminal) gets JSON lines; --log-format chooses. A start-up failure is
+ * one line on stderr (and, in JSON, one `server failed to start` record) and exit 1.
  */
 import { readEnv } from '../config/env.js';
-import { parseServeOptions, serveHelp, wantsHelp } from '../config/options.js';
+import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, serveHelp, wantsHelp, type ServeOptions } from '../config/options.js';
+import { CompactdError } from '../model/errors.js';
+import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '../obs/log.js';
 import { startServer } from '../service/server.js';
-import { write, type CliCommand } from './command.js';
+import { write, type CliCommand, type CliIo } from './command.js';
+import { routeGrpcLogs } from './grpc-log.js';
 
 /** Signals that ask the service to stop: orchestrators send SIGTERM, a terminal sends SIGINT. */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/** The log format `--log-format` asks for, with `auto` decided by whether stdout is a terminal. */
+export function resolveLogFormat(choice: ServeOptions['logFormat'], stdout: unknown): LogFormat {
+  if (choice !== 'auto') return choice;
+  return (stdout as { isTTY?: boolean }).isTTY === true ? 'pretty' : 'json';
+}
+
+/** The greeting a person sees once the service serves (the pretty rendering of `server serving`). */
+export function greeting(r: LogRecord): string {
+  const address = String(r.address);
+  const security = [r.tls === 'off' || r.tls === undefined ? 'plain text' : r.tls === 'mutual' ? 'mutual TLS' : 'TLS', r.auth ? 'bearer token' : 'no token'];
+  const demo = ['compactd demo'];
+  if (address !== `${DEFAULT_HOST}:${DEFAULT_PORT}`) demo.push(`--endpoint ${address}`);
+  demo.push(`--blob ${String(r.blob)}`);
+  return [
+    `compactd ${String(r.version)} is serving`,
+    `  gRPC     ${address} (${security.join(', ')})`,
+    `  metrics  ${String(r.metricsUrl)}`,
+    `  page     ${String(r.pageUrl)}`,
+    `  store    ${String(r.blob)}`,
+    `  workers  ${String(r.workers)}`,
+    `  try:     ${demo.join(' ')}   (in another terminal; Ctrl-C here stops the service)`,
+  ].join('\n');
+}
+
+function stdoutSink(io: CliIo): { write(s: string): boolean } {
+  return { write: (s: string) => io.stdout.write(s) };
+}
 
 export const serveCommand: CliCommand = {
   name: 'serve',
@@ -20,7 +55,21 @@ export const serveCommand: CliCommand = {
       return 0;
     }
     const options = parseServeOptions(argv, readEnv());
-    const server = await startServer(options);
+    const format = resolveLogFormat(options.logFormat, io.stdout);
+    const log = createRootLogger({
+      level: options.logLevel,
+      format,
+      renderers: { 'server serving': greeting },
+      destination: stdoutSink(io),
+    });
+    // grpc-js's own diagnostics (a failed bind adds "E No address added ...") become debug records.
+    routeGrpcLogs(log);
+    let server;
+    try {
+      server = await startServer(options, { log });
+    } catch (err) {
+      throw startFailure(log, format, err);
+    }
     let signals = 0;
     let stopRequested!: () => void;
     const stop = new Promise<void>((resolve) => (stopRequested = resolve));
@@ -45,3 +94,13 @@ export const serveCommand: CliCommand = {
     return 0;
   },
 };
+
+/**
+ * A start-up failure: in JSON, one `server failed to start` record for the collector (the one
+ * line on stderr comes from main); a person at a terminal gets only that line.
+ */
+function startFailure(log: Logger, format: LogFormat, err: unknown): CompactdError {
+  const e = CompactdError.from(err);
+  if (format === 'json') log.fatal({ state: 'stopped', kind: e.kind, error: e.message }, 'server failed to start');
+  return e;
+}

@@ -19,6 +19,7 @@ import type { BlobOp } from '../blob/metered.js';
 import { RetryingBlob, retryPolicy, type RetryPolicy } from '../blob/retry.js';
 import { openBlob, parseBlobUrl } from '../blob/url.js';
 import type { FaultSpec } from '../config/faults.js';
+import { roundMs } from '../obs/log.js';
 
 export interface ServiceStoreOptions {
   readonly url: string;
@@ -136,7 +137,7 @@ export class ProgressBlob implements Blob {
   async get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined> {
     const start = performance.now();
     const bytes = await this.inner.get(key, opts);
-    this.debug({ key, bytes: bytes?.byteLength ?? 0, ms: Math.round(performance.now() - start) }, 'part fetched');
+    this.debug({ key, bytes: bytes?.byteLength ?? 0, ms: roundMs(performance.now() - start) }, 'part fetched');
     return bytes;
   }
 
@@ -144,7 +145,7 @@ export class ProgressBlob implements Blob {
     const start = performance.now();
     this.debug({ key, bytes: data.byteLength }, 'part upload started');
     await this.inner.set(key, data, opts);
-    this.debug({ key, bytes: data.byteLength, ms: Math.round(performance.now() - start) }, 'part uploaded');
+    this.debug({ key, bytes: data.byteLength, ms: roundMs(performance.now() - start) }, 'part uploaded');
   }
 
   delete(key: string, opts?: BlobOptions): Promise<number | undefined> {
