@@ -16,6 +16,7 @@ import { loadPackageDefinition, Server, type ServerCredentials, type ServiceDefi
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Blob } from '../blob/blob.js';
+import { GRPC_PORT_HEADER } from '../client/transport.js';
 import { MeteredBlob } from '../blob/metered.js';
 import { describeBlobSpec, parseBlobUrl, redactBlobUrl } from '../blob/url.js';
 import { parseFaultSpec } from '../config/faults.js';
@@ -43,11 +44,6 @@ export const HEALTH_SERVICES = ['', 'compactd.v1.Compactor', 'compactd.v1.Admin'
 const ABORT_WAIT_MS = 30_000;
 /** How long gRPC's own graceful shutdown may take before connections are cut. */
 const GRPC_SHUTDOWN_MS = 5_000;
-/**
- * Every answer of the metrics port names the gRPC port, so a client that dialled the metrics
- * port by mistake can say where gRPC is (src/client/transport.ts reads it).
- */
-export const GRPC_PORT_HEADER = 'compactd-grpc-port';
 
 /** What a failed listen() means, by errno, in words an operator acts on. */
 const LISTEN_REASONS: Readonly<Record<string, string>> = {

@@ -63,7 +63,7 @@ async function onTerminal(args: string[], cwd: string, until: (out: string) => b
   return { out: out.replace(/\r\n/g, '\n'), code };
 }
 
-describe.skipIf(needScript)(`compactd serve start-up${needScript ? ' (skipped: no util-linux script)' : ''}`, () => {
+describe.skipIf(needScript)(`compactd serve start-up${needScript ? ' (skipped: no util-linux script)' : ''}`, { timeout: 180_000 }, () => {
   it('greets a terminal with the version, addresses, absolute store, workers and what to try', async () => {
     const { out } = await onTerminal(['--port', '0', '--metrics-port', '0', '--workers', '1', '--blob', 'file://./data'], dir, (o) => o.includes('try:'));
     const line = (label: string) => out.split('\n').find((l) => l.trimStart().startsWith(label)) ?? '';
