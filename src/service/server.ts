@@ -22,7 +22,7 @@ import { describeBlobSpec, parseBlobUrl, redactBlobUrl } from '../blob/url.js';
 import { parseFaultSpec } from '../config/faults.js';
 import { runtimeConfigOf, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
-import { createRootLogger, type Logger } from '../obs/log.js';
+import { createRootLogger, roundMs, type Logger } from '../obs/log.js';
 import { packageVersion } from '../obs/version.js';
 import { blobObserver, createMetrics, type Metrics } from '../obs/metrics.js';
 import type { ProtoGrpcType } from '../gen/compactd.js';
@@ -32,7 +32,7 @@ import { adminHandlers, LiveConfig } from './admin.js';
 import { Admission } from './admission.js';
 import { AccessControl, guardHandlers, serverCredentials } from './auth.js';
 import { compactorHandlers } from './compactor.js';
-import { openServiceStore } from './store.js';
+import { openServiceStore, type BlobRetryEvent } from './store.js';
 import { WorkerPool } from './workers.js';
 
 export type ServerState = 'starting' | 'serving' | 'draining' | 'stopped';
@@ -168,7 +168,10 @@ export class CompactdServer {
     log.info({ tls, auth: access.enabled }, 'access control');
     const security = { tls, auth: access.enabled };
     const metrics = createMetrics();
-    const onBlobRetry = (op: string) => metrics.blobRetries.inc({ op });
+    const onBlobRetry = (e: BlobRetryEvent) => {
+      metrics.blobRetries.inc({ op: e.op });
+      log.warn({ op: e.op, key: e.key, attempt: e.attempt, retryInMs: roundMs(e.delayMs), cause: e.cause }, 'blob request retried');
+    };
     const store = await openServiceStore({ url: options.blob, retrySeconds: options.blobRetrySeconds, faults, onRetry: onBlobRetry });
     const blob = new MeteredBlob(store, blobObserver(metrics));
     const pool = new WorkerPool({

@@ -10,13 +10,14 @@
  * - Faulty: only with --blob-faults (testing): injected failures sit under the retries, as a
  *   flaky network would, so a transient fault costs a retry and a lasting one an UNAVAILABLE.
  * - retries: give up after --blob-retry-seconds with UNAVAILABLE; every retry is reported to
- *   `onRetry` with its operation (the compactd_blob_retries_total counter).
+ *   `onRetry` with its operation, key and cause (the compactd_blob_retries_total counter and a
+ *   warning in the log: a store degrading shows before anything fails).
  * - Metered (added by the caller): one observation per logical operation, retries included.
  */
 import type { Blob, BlobMeta, BlobOptions } from '../blob/blob.js';
 import { FaultyBlob } from '../blob/faulty.js';
 import type { BlobOp } from '../blob/metered.js';
-import { RetryingBlob, retryPolicy, type RetryPolicy } from '../blob/retry.js';
+import { RetryingBlob, retryPolicy, type RetryInfo, type RetryPolicy } from '../blob/retry.js';
 import { openBlob, parseBlobUrl } from '../blob/url.js';
 import type { FaultSpec } from '../config/faults.js';
 import { roundMs } from '../obs/log.js';
@@ -29,8 +30,28 @@ export interface ServiceStoreOptions {
   readonly faults?: FaultSpec;
   /** Seed offset, so each thread's fault sequence differs. */
   readonly faultSeedOffset?: number;
-  /** Called once per retry, with the operation retried. */
-  readonly onRetry?: (op: string) => void;
+  /** Called once per retry (before its backoff). */
+  readonly onRetry?: (event: BlobRetryEvent) => void;
+}
+
+/** A blob request about to be retried: what failed, where, why, and how long until the next try. */
+export interface BlobRetryEvent {
+  /** The blob operation (get, set, delete, head, list), or 'other'. */
+  readonly op: string;
+  /** The key (or list prefix) as the store saw it. */
+  readonly key: string;
+  /** The attempt that failed, from 1. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** The failure's message. */
+  readonly cause: string;
+}
+
+/** The event of a retry of `op`, the key taken from the retry's `what` (`<request> <key>`). */
+function retryEvent(op: string, info: RetryInfo): BlobRetryEvent {
+  const key = /^\S+\s(.*)$/.exec(info.what ?? '')?.[1] ?? '';
+  const cause = info.error instanceof Error ? info.error.message : String(info.error);
+  return { op, key, attempt: info.attempt, delayMs: info.delayMs, cause };
 }
 
 /** S3 request names (s3.ts) to the blob operation they serve. */
@@ -61,7 +82,7 @@ export async function openServiceStore(o: ServiceStoreOptions): Promise<Blob> {
   const spec = parseBlobUrl(o.url);
   if (spec.kind === 's3') {
     const base = await openBlob(spec, {
-      s3: { retry: policy, onRetry: ({ error }) => onRetry(s3RetryOp(error)) },
+      s3: { retry: policy, onRetry: (info) => onRetry(retryEvent(s3RetryOp(info.error), info)) },
     });
     if (!o.faults) return base;
     return new PerOpRetryingBlob(faulty(base, o.faults, o.faultSeedOffset ?? 0), policy, onRetry);
@@ -92,9 +113,9 @@ class PerOpRetryingBlob implements Blob {
   constructor(
     private readonly inner: Blob,
     policy: RetryPolicy,
-    onRetry: (op: string) => void,
+    onRetry: (event: BlobRetryEvent) => void,
   ) {
-    const make = (op: BlobOp) => new RetryingBlob(inner, { policy, onRetry: () => onRetry(op) });
+    const make = (op: BlobOp) => new RetryingBlob(inner, { policy, onRetry: (info) => onRetry(retryEvent(op, info)) });
     this.by = { get: make('get'), set: make('set'), delete: make('delete'), head: make('head'), list: make('list') };
   }
 
