@@ -3,6 +3,7 @@
  * COMMANDS. Failures print one line, `<STATUS_CODE_NAME>: <message>`, to stderr and exit 1
  * (CONTRACT.md section 6).
  */
+import { silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
 import { statusName } from '../service/status.js';
@@ -54,6 +55,7 @@ function defaultIo(): CliIo {
  */
 export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Promise<number> {
   const full: CliIo = { ...defaultIo(), ...io };
+  silenceAwsNodeVersionNotice();
   routeGrpcLogs();
   const [name, ...rest] = argv;
   try {

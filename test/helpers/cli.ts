@@ -45,7 +45,8 @@ export function runChild(argv: readonly string[], input = '', opts: { cwd?: stri
     const tsx = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
     const child = spawn(process.execPath, ['--import', tsx, join(ROOT, 'test', 'cli', 'entry.ts'), ...argv], {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, ...opts.env },
+      // An undefined value removes the variable from the child's environment.
+      env: Object.fromEntries(Object.entries({ ...process.env, ...opts.env }).filter(([, v]) => v !== undefined)),
       stdio: 'pipe',
     });
     let stdout = '';
