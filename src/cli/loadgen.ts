@@ -221,9 +221,6 @@ With --duration-seconds and no --batches, writers append until the time is up.`,
       keep: flags.get('keep') === true,
     };
     const clientOptions = await clientOptionsFromFlags(flags, io.cwd);
-    // Before writing anything: a wrong endpoint is one line now, not a run of failures later.
-    const status = await checkHealth(endpoint, { timeoutMs: HEALTH_CHECK_MS, ...(clientOptions.tls ? { tls: clientOptions.tls } : {}) });
-    if (status !== 'SERVING') throw new CompactdError('unavailable', `${endpoint} is ${status}: it does not take compactions now`);
     const client = new CompactorClient({ address: endpoint, loadBalancing: 'round_robin', ...clientOptions });
     // The first stop signal ends the appends; the run then settles, verifies and summarizes.
     const abort = new AbortController();
@@ -232,6 +229,10 @@ With --duration-seconds and no --batches, writers append until the time is up.`,
     try {
       return await withBlob(flags, io.cwd, async (blob) => {
         const gen = new LoadGenerator({ ...opts, client, blob, signal: abort.signal });
+        // Options checked, nothing written yet: a wrong endpoint is one line now, not a run of
+        // failures later.
+        const status = await checkHealth(endpoint, { timeoutMs: HEALTH_CHECK_MS, ...(clientOptions.tls ? { tls: clientOptions.tls } : {}) });
+        if (status !== 'SERVING') throw new CompactdError('unavailable', `${endpoint} is ${status}: it does not take compactions now`);
         await write(io.stderr, `compactd loadgen: seed ${seed}\n`);
         const stopProgress = startProgress(io, gen);
         let report: LoadReport;

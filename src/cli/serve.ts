@@ -11,7 +11,7 @@ import { readEnv } from '../config/env.js';
 import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, serveHelp, wantsHelp, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '../obs/log.js';
-import { startServer } from '../service/server.js';
+import { startServer, type CompactdServer } from '../service/server.js';
 import { write, type CliCommand, type CliIo } from './command.js';
 import { routeGrpcLogs } from './grpc-log.js';
 
@@ -64,29 +64,32 @@ export const serveCommand: CliCommand = {
     });
     // grpc-js's own diagnostics (a failed bind adds "E No address added ...") become debug records.
     routeGrpcLogs(log);
-    let server;
-    try {
-      server = await startServer(options, { log });
-    } catch (err) {
-      throw startFailure(log, format, err);
-    }
+    // Signals are handled from the start: one that arrives while the server starts (after its
+    // `server serving` line, before this function resumes) still stops it gracefully.
+    let server: CompactdServer | undefined;
     let signals = 0;
     let stopRequested!: () => void;
     const stop = new Promise<void>((resolve) => (stopRequested = resolve));
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
       if (signals === 1) {
-        server.log.info({ signal }, 'stop signal received; draining');
+        log.info({ signal }, 'stop signal received; draining');
         stopRequested();
       } else {
         // An impatient operator: stop waiting for the grace period, but still clean up outputs.
-        server.log.warn({ signal }, 'second stop signal; aborting in-flight work');
-        server.abortPending();
+        log.warn({ signal }, 'second stop signal; aborting in-flight work');
+        server?.abortPending();
       }
     };
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
     try {
+      try {
+        server = await startServer(options, { log });
+      } catch (err) {
+        throw startFailure(log, format, err);
+      }
       await stop;
+      if (signals > 1) server.abortPending();
       await server.shutdown();
     } finally {
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
