@@ -7,7 +7,7 @@
  * collector (stdout not a terminal) gets JSON lines; --log-format chooses. A start-up failure is
  * one line on stderr (and, in JSON, one `server failed to start` record) and exit 1.
  */
-import { readEnv } from '../config/env.js';
+import { envName, readEnv, type EnvSnapshot } from '../config/env.js';
 import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, serveHelp, wantsHelp, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '../obs/log.js';
@@ -42,6 +42,13 @@ export function greeting(r: LogRecord): string {
   ].join('\n');
 }
 
+/** --log-format (or COMPACTD_LOG_FORMAT) as given, when options could not be parsed; else auto. */
+function rawLogFormat(argv: readonly string[], env: EnvSnapshot): ServeOptions['logFormat'] {
+  const i = argv.findIndex((a) => a === '--log-format' || a.startsWith('--log-format='));
+  const raw = i < 0 ? env[envName('log-format')] : argv[i].includes('=') ? argv[i].slice(argv[i].indexOf('=') + 1) : argv[i + 1];
+  return raw === 'json' || raw === 'pretty' ? raw : 'auto';
+}
+
 function stdoutSink(io: CliIo): { write(s: string): boolean } {
   return { write: (s: string) => io.stdout.write(s) };
 }
@@ -54,7 +61,15 @@ export const serveCommand: CliCommand = {
       await write(io.stdout, `${serveHelp()}\n`);
       return 0;
     }
-    const options = parseServeOptions(argv, readEnv());
+    const env = readEnv();
+    let options: ServeOptions;
+    try {
+      options = parseServeOptions(argv, env);
+    } catch (err) {
+      // A bad option is a start-up failure too: a collector gets its record.
+      const format = resolveLogFormat(rawLogFormat(argv, env), io.stdout);
+      throw startFailure(createRootLogger({ level: 'fatal', format, destination: stdoutSink(io) }), format, err);
+    }
     const format = resolveLogFormat(options.logFormat, io.stdout);
     const log = createRootLogger({
       level: options.logLevel,

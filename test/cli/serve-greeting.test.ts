@@ -135,6 +135,15 @@ describe.skipIf(needScript)(`compactd serve start-up${needScript ? ' (skipped: n
     ]);
   });
 
+  it('says a bad option in one line and one JSON record when piped, and exits 1', async () => {
+    const child = spawnServe(['--queue-size', 'x']);
+    expect((await child.exit).code).toBe(1);
+    expect(child.stderr()).toBe('INVALID_ARGUMENT: --queue-size: expected a whole number >= 1, got "x"\n');
+    expect(child.lines).toEqual([
+      expect.objectContaining({ level: 60, msg: 'server failed to start', kind: 'invalid', error: '--queue-size: expected a whole number >= 1, got "x"' }),
+    ]);
+  });
+
   it('says a port in use in one line and one JSON record when piped, and exits 1', async () => {
     for (const args of [
       ['--port', String(busyPort), '--metrics-port', '0'],
