@@ -59,6 +59,15 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
   return base * (1 + policy.jitter * (2 * random() - 1));
 }
 
+/** One retry about to happen, as `RetryOptions.onRetry` is told it. */
+export interface RetryInfo {
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+  /** The operation, e.g. `get parts/s1/p1` (absent when the caller named none). */
+  readonly what?: string;
+}
+
 export interface RetryOptions {
   readonly policy?: RetryPolicy;
   readonly signal?: AbortSignal;
@@ -66,8 +75,12 @@ export interface RetryOptions {
   readonly retryable?: (err: unknown) => boolean;
   /** Names the operation in the give-up message, e.g. `GET s1/p1`. */
   readonly what?: string;
-  /** Called before each backoff (for logs and tests). */
-  readonly onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void;
+  /**
+   * Called before each backoff with the attempt that failed, the wait before the next one, the
+   * error, and `what` (the operation named above): the caller logs and counts retries, so the
+   * store layer needs no logger of its own.
+   */
+  readonly onRetry?: (info: RetryInfo) => void;
   /** Source of jitter, uniform in [0, 1) (default Math.random). */
   readonly random?: () => number;
   /** Clock in ms for the elapsed budget (default performance.now). */
@@ -126,7 +139,7 @@ export class RetryState {
         { cause: err, determinate: this.allDeterminate },
       );
     }
-    this.opts.onRetry?.({ attempt: this.attempts, delayMs, error: err });
+    this.opts.onRetry?.({ attempt: this.attempts, delayMs, error: err, ...(this.opts.what !== undefined ? { what: this.opts.what } : {}) });
     try {
       await sleep(delayMs, signal);
     } catch (e) {

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { CompactorClientOptions } from '../client/compactor-client.js';
+import { parseEndpoint } from '../client/transport.js';
 import { invalid } from '../model/errors.js';
 import type { FlagSpec, FlagValue } from './args.js';
 
@@ -44,4 +45,23 @@ export async function clientOptionsFromFlags(
     if (!/^[\x21-\x7e]+$/.test(token)) throw invalid('--token-file: the file must hold one token of printable ASCII');
   }
   return { ...(useTls ? { tls: { ca, cert, key } } : {}), ...(token !== undefined ? { token } : {}) };
+}
+
+/**
+ * The --endpoint flag checked the way every client command reads it (parseEndpoint: HOST:PORT,
+ * a gRPC target, http:// for plain text or https:// for TLS), or `fallback` when not given.
+ */
+export function endpointFromFlags(flags: ReadonlyMap<string, FlagValue>, fallback?: string): string | undefined {
+  const raw = flags.get('endpoint');
+  if (raw === undefined) return fallback;
+  parseEndpoint(String(raw), '--endpoint');
+  return String(raw);
+}
+
+/** A positive --deadline-seconds (0 would fail every call before it starts), or undefined. */
+export function deadlineSecondsFromFlags(flags: ReadonlyMap<string, FlagValue>, name = 'deadline-seconds'): number | undefined {
+  const v = flags.get(name);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !(v > 0)) throw invalid(`--${name}: expected a number of seconds > 0, got ${JSON.stringify(String(v))}`);
+  return v;
 }

@@ -11,7 +11,7 @@ import type { CompactResponse } from '../model/batch.js';
 import { invalid } from '../model/errors.js';
 import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson } from '../wire/json.js';
 import { flagCommand, readAll, write } from './command.js';
-import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { BLOB_FLAG } from './shared.js';
 
 const DETAILS = `Reads one CompactRequest as JSON (proto3 canonical mapping) on standard input and prints
@@ -35,7 +35,8 @@ export const compactCommand = flagCommand({
     ...CLIENT_FLAGS,
   ],
   async run(flags, io) {
-    const endpoint = flags.get('endpoint') as string | undefined;
+    const endpoint = endpointFromFlags(flags);
+    const deadline = deadlineSecondsFromFlags(flags);
     const local = flags.get('local') === true;
     if (local === (endpoint !== undefined)) throw invalid('compact: give exactly one of --endpoint HOST:PORT or --local');
     const config = local ? engineConfig(flags) : undefined;
@@ -45,7 +46,6 @@ export const compactCommand = flagCommand({
     if (endpoint !== undefined) {
       const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
       try {
-        const deadline = flags.get('deadline-seconds') as number | undefined;
         res = await client.compact(req, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });
       } finally {
         client.close();

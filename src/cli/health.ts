@@ -8,7 +8,7 @@ import { envName, readEnv } from '../config/env.js';
 import { DEFAULT_PORT } from '../config/options.js';
 import { CompactdError, invalid } from '../model/errors.js';
 import type { FlagSpec } from './args.js';
-import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags } from './client-flags.js';
 import { flagCommand, write } from './command.js';
 
 /** Inside a probe interval of 10 s with room for a second attempt by the orchestrator. */
@@ -58,8 +58,7 @@ when the service is serving; otherwise prints one line (NOT_SERVING, unreachable
 time, unknown service) to stderr and exits 1. A draining server reports NOT_SERVING.`,
   flags: HEALTH_FLAGS,
   async run(flags, io) {
-    const endpoint = (flags.get('endpoint') as string | undefined) ?? defaultEndpoint();
-    if (endpoint.trim() === '') throw invalid('--endpoint: expected HOST:PORT');
+    const endpoint = endpointFromFlags(flags) ?? defaultEndpoint();
     const service = (flags.get('service') as string | undefined) ?? '';
     const timeoutSeconds = parseTimeout(flags.get('timeout-seconds') as string | undefined);
     const { tls } = await clientOptionsFromFlags(flags, io.cwd);

@@ -7,11 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CompactorClient } from '../client/compactor-client.js';
+import { checkHealth } from '../client/health.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
 import { CompactdError, invalid } from '../model/errors.js';
 import { LoadGenerator, REQUEST_OUTCOMES, type LoadCounters, type LoadReport, type RequestOutcome } from '../loadgen/run.js';
 import type { FlagSpec } from './args.js';
-import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { flagCommand, write, type CliIo } from './command.js';
 import { BLOB_FLAG, withBlob } from './shared.js';
 
@@ -25,6 +26,8 @@ const DEFAULTS = {
   targetPartBytes: 64 * 1024,
   deadlineSeconds: 120,
 };
+/** The endpoint check before the run: as long as `compactd health` waits by default. */
+const HEALTH_CHECK_MS = 5000;
 /** Redraws of the bar per second: smooth enough, cheap on a slow terminal. */
 const TTY_REFRESH_MS = 200;
 /** A progress line this often when stderr is a file or pipe (CI logs). */
@@ -78,7 +81,7 @@ function ms(n: number): string {
 /** One progress line (no newline): batches, requests by outcome, in flight. */
 export function progressLine(c: LoadCounters, elapsed: number, width = 24): string {
   const o = c.outcomes;
-  const done = `reqs ${c.requests} (applied ${o.applied}, stale ${o.stale}, skipped ${o.skipped}, shed ${o.shed}, failed ${o.failed}) in flight ${c.inFlight}`;
+  const done = `reqs ${c.requests} (applied ${o.applied}, stale ${o.stale}, skipped ${o.skipped}, shed ${o.shed}, failed ${o.failed}) queue full ${c.queueFullAnswers} in flight ${c.inFlight}`;
   if (c.plannedBatches !== undefined && c.plannedBatches > 0) {
     const f = Math.min(1, c.batchesAppended / c.plannedBatches);
     const fill = Math.round(f * width);
@@ -131,6 +134,8 @@ export function summary(report: LoadReport, endpoint: string, shardsDesc: string
     '',
     `  stale outputs deleted via DeleteParts: ${c.staleDeleted} parts${c.staleMissing > 0 ? ` (${c.staleMissing} already gone)` : ''}`,
     `  replaced input parts deleted by the writers: ${c.partsRetired}`,
+    `  queue full (RESOURCE_EXHAUSTED) answers, retried ones included: ${c.queueFullAnswers}; requests that gave up shed: ${c.outcomes.shed}`,
+    ...(c.stoppedBecause ? [`  stopped early: ${c.stoppedBecause}`] : []),
     ...(failures.length > 0 ? [`  failures: ${failures.join(', ')}; first: ${c.firstFailure ? `${c.firstFailure.kind}: ${c.firstFailure.message}` : '-'}`] : []),
     `  verified: ${
       bad.length === 0
@@ -194,7 +199,8 @@ and compared with the reference consolidation of everything its writer appended.
 With --duration-seconds and no --batches, writers append until the time is up.`,
   flags: LOADGEN_FLAGS,
   async run(flags, io) {
-    const endpoint = String(flags.get('endpoint') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`);
+    const endpoint = endpointFromFlags(flags, `${DEFAULT_HOST}:${DEFAULT_PORT}`)!;
+    const deadlineSeconds = deadlineSecondsFromFlags(flags) ?? DEFAULTS.deadlineSeconds;
     const durationSeconds = seconds(flags.get('duration-seconds'), 'duration-seconds');
     const batches = flags.get('batches') as number | undefined;
     const seed = (flags.get('seed') as number | undefined) ?? randomBytes(4).readUInt32BE(0);
@@ -210,11 +216,12 @@ With --duration-seconds and no --batches, writers append until the time is up.`,
       raceFraction: fraction(flags.get('race-fraction'), 'race-fraction', DEFAULTS.raceFraction),
       force: flags.get('force') === true,
       targetPartBytes: num(flags, 'target-part-bytes', DEFAULTS.targetPartBytes),
-      deadlineMs: num(flags, 'deadline-seconds', DEFAULTS.deadlineSeconds) * 1000,
+      deadlineMs: deadlineSeconds * 1000,
       shardPrefix: flags.get('shard-prefix') as string | undefined,
       keep: flags.get('keep') === true,
     };
-    const client = new CompactorClient({ address: endpoint, loadBalancing: 'round_robin', ...(await clientOptionsFromFlags(flags, io.cwd)) });
+    const clientOptions = await clientOptionsFromFlags(flags, io.cwd);
+    const client = new CompactorClient({ address: endpoint, loadBalancing: 'round_robin', ...clientOptions });
     // The first stop signal ends the appends; the run then settles, verifies and summarizes.
     const abort = new AbortController();
     const onSignal = () => abort.abort();
@@ -222,6 +229,10 @@ With --duration-seconds and no --batches, writers append until the time is up.`,
     try {
       return await withBlob(flags, io.cwd, async (blob) => {
         const gen = new LoadGenerator({ ...opts, client, blob, signal: abort.signal });
+        // Options checked, nothing written yet: a wrong endpoint is one line now, not a run of
+        // failures later.
+        const status = await checkHealth(endpoint, { timeoutMs: HEALTH_CHECK_MS, ...(clientOptions.tls ? { tls: clientOptions.tls } : {}) });
+        if (status !== 'SERVING') throw new CompactdError('unavailable', `${endpoint} is ${status}: it does not take compactions now`);
         await write(io.stderr, `compactd loadgen: seed ${seed}\n`);
         const stopProgress = startProgress(io, gen);
         let report: LoadReport;
@@ -235,6 +246,7 @@ With --duration-seconds and no --batches, writers append until the time is up.`,
         if (!report.verified) {
           throw new CompactdError('data_loss', `loadgen: ${report.shards.filter((s) => !s.ok).length} shards differ from the consolidation of what was written`);
         }
+        if (report.counters.stoppedBecause) throw new CompactdError(report.counters.lastFailure?.kind ?? 'internal', `loadgen: stopped: ${report.counters.stoppedBecause}`);
         const failed = report.counters.outcomes.failed;
         const first = report.counters.firstFailure;
         if (failed > 0) throw new CompactdError(first?.kind ?? 'internal', `loadgen: ${failed} compact requests failed; first: ${first?.message ?? '?'}`);

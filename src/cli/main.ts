@@ -3,13 +3,15 @@
  * COMMANDS. Failures print one line, `<STATUS_CODE_NAME>: <message>`, to stderr and exit 1
  * (docs/contract.md, "Command line").
  */
-import { readFileSync } from 'node:fs';
+import { silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
+import { packageVersion } from '../obs/version.js';
 import { statusName } from '../service/status.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
 import { compactCommand } from './compact.js';
 import { demoCommand } from './demo.js';
+import { routeGrpcLogs } from './grpc-log.js';
 import { healthCommand } from './health.js';
 import { loadgenCommand } from './loadgen.js';
 import { orphansCommand } from './orphans.js';
@@ -19,16 +21,6 @@ import { writeBatchCommand } from './write-batch.js';
 
 /** Every command, in the order `compactd --help` lists them. */
 export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, orphansCommand, loadgenCommand];
-
-function version(): string {
-  // package.json sits two levels above this module both in src/cli and in dist/cli.
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** The top-level help: usage and one line per command. */
 export function mainHelp(): string {
@@ -63,6 +55,8 @@ function defaultIo(): CliIo {
  */
 export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Promise<number> {
   const full: CliIo = { ...defaultIo(), ...io };
+  silenceAwsNodeVersionNotice();
+  routeGrpcLogs();
   const [name, ...rest] = argv;
   try {
     if (name === undefined) {
@@ -76,7 +70,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
       return 0;
     }
     if (name === '--version' || name === '-v') {
-      await write(full.stdout, `compactd ${version()}\n`);
+      await write(full.stdout, `compactd ${packageVersion()}\n`);
       return 0;
     }
     return await lookup(name).run(rest, full);

@@ -36,6 +36,7 @@ import {
   type ServiceConfigUpdate,
 } from '../wire/convert.js';
 import { loadCompactdPackage } from '../wire/load.js';
+import { explainCallError, parseEndpoint } from './transport.js';
 
 /** The service's default message limit: requests with inline parts can be large. */
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -69,7 +70,10 @@ export function kindOfStatus(code: status): ErrorKind {
 }
 
 export interface CompactorClientOptions {
-  /** `host:port` or any gRPC target (`dns:///compactd.internal:50051` for several addresses). */
+  /**
+   * `host:port` or any gRPC target (`dns:///compactd.internal:50051` for several addresses);
+   * `http://host:port` is plain text and `https://host:port` TLS (transport.ts, parseEndpoint).
+   */
   readonly address: string;
   /** Channel credentials; wins over `tls`. Default: `tls` when given, else plain-text HTTP/2. */
   readonly credentials?: ChannelCredentials;
@@ -101,6 +105,11 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
   /** Retries on UNAVAILABLE and RESOURCE_EXHAUSTED; overrides the client default. */
   readonly retries?: number;
+  /**
+   * Told the error kind of every failed attempt, retried ones included (a load generator counts
+   * the RESOURCE_EXHAUSTED answers that retries would otherwise hide).
+   */
+  readonly onAttemptFailed?: (kind: ErrorKind) => void;
 }
 
 type Callback<T> = (err: ServiceError | null, value?: T) => void;
@@ -113,9 +122,21 @@ export class CompactorClient {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly token: string | undefined;
+  /** The target dialled, as messages name it. */
+  readonly target: string;
+  private readonly usesTls: boolean;
 
+  /** Throws `invalid` for an address that is not an endpoint (parseEndpoint) or a bad token. */
   constructor(opts: CompactorClientOptions | string) {
-    const o: CompactorClientOptions = typeof opts === 'string' ? { address: opts } : opts;
+    const given: CompactorClientOptions = typeof opts === 'string' ? { address: opts } : opts;
+    const endpoint = parseEndpoint(given.address, 'address');
+    if (endpoint.tls === false && (given.tls !== undefined || given.credentials !== undefined)) {
+      throw new CompactdError('invalid', `address: ${given.address} says plain text (http://) but TLS was asked for; use https:// or HOST:PORT`);
+    }
+    // https:// with no TLS settings means TLS trusting the system's roots.
+    const o: CompactorClientOptions = { ...given, address: endpoint.target, ...(endpoint.tls && given.tls === undefined && given.credentials === undefined ? { tls: {} } : {}) };
+    this.target = endpoint.target;
+    this.usesTls = o.tls !== undefined || o.credentials !== undefined;
     const proto = loadPackageDefinition(loadCompactdPackage().packageDefinition) as unknown as ProtoGrpcType;
     const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const channelOptions: ChannelOptions = {
@@ -189,16 +210,18 @@ export class CompactorClient {
   private async call<Req, Res>(method: UnaryMethod<Req, Res>, arg: Req, opts: CallOptions): Promise<Res> {
     const deadline = opts.deadlineMs === undefined ? undefined : Date.now() + opts.deadlineMs;
     const retries = opts.retries ?? this.retries;
+    const explain = (err: unknown) => explainCallError(CompactdError.from(err), this.target, { tls: this.usesTls, deadlineMs: opts.deadlineMs });
     for (let attempt = 0; ; attempt++) {
       try {
         return await once(method, arg, this.metadata(), deadline, opts.signal);
       } catch (err) {
         const code = ((err as CompactdError).cause as ServiceError | undefined)?.code;
-        if (attempt >= retries || code === undefined || !RETRYABLE.has(code)) throw err;
+        if (code !== undefined) opts.onAttemptFailed?.(kindOfStatus(code));
+        if (attempt >= retries || code === undefined || !RETRYABLE.has(code)) throw await explain(err);
         // Full jitter: spread retries of many writers instead of retrying in lockstep.
         const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** attempt);
         const wait = Math.random() * cap;
-        if (deadline !== undefined && Date.now() + wait >= deadline) throw err;
+        if (deadline !== undefined && Date.now() + wait >= deadline) throw await explain(err);
         await sleep(wait, opts.signal);
       }
     }

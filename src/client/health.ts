@@ -17,6 +17,7 @@ import { Buffer } from 'node:buffer';
 import { service as healthService } from 'grpc-health-check';
 import { CompactdError } from '../model/errors.js';
 import { fromServiceError } from './compactor-client.js';
+import { explainCallError, parseEndpoint } from './transport.js';
 
 /** What a health check may answer (grpc.health.v1.HealthCheckResponse.ServingStatus). */
 export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
@@ -61,7 +62,14 @@ const STATUS_NAMES: readonly HealthStatus[] = ['UNKNOWN', 'SERVING', 'NOT_SERVIN
 export async function checkHealth(address: string, opts: HealthCheckOptions = {}): Promise<HealthStatus> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const service = opts.service ?? '';
-  const client = new HealthClientCtor(address, opts.credentials ?? (opts.tls ? tlsCredentials(opts.tls) : grpcCredentials.createInsecure()), {
+  const endpoint = parseEndpoint(address, 'address');
+  if (endpoint.tls === false && (opts.tls !== undefined || opts.credentials !== undefined)) {
+    throw new CompactdError('invalid', `address: ${address} says plain text (http://) but TLS was asked for; use https:// or HOST:PORT`);
+  }
+  const tls = opts.tls ?? (endpoint.tls ? {} : undefined);
+  const target = endpoint.target;
+  const creds = opts.credentials ?? (tls ? tlsCredentials(tls) : grpcCredentials.createInsecure());
+  const client = new HealthClientCtor(target, creds, {
     // A probe must not keep retrying a dead port in the background after it has answered.
     'grpc.enable_retries': 0,
   });
@@ -69,7 +77,7 @@ export async function checkHealth(address: string, opts: HealthCheckOptions = {}
     return await new Promise<HealthStatus>((resolve, reject) => {
       client.Check({ service }, { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => {
         if (err) {
-          reject(healthError(err, address, service, timeoutMs));
+          healthError(err, target, service, timeoutMs, tls !== undefined || opts.credentials !== undefined).then(reject, reject);
           return;
         }
         const s = res?.status;
@@ -89,7 +97,7 @@ function tlsCredentials(tls: NonNullable<HealthCheckOptions['tls']>): ChannelCre
   return grpcCredentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
 }
 
-function healthError(err: ServiceError, address: string, service: string, timeoutMs: number): CompactdError {
+async function healthError(err: ServiceError, address: string, service: string, timeoutMs: number, tls: boolean): Promise<CompactdError> {
   const what = service === '' ? address : `service ${JSON.stringify(service)} at ${address}`;
   switch (err.code) {
     case status.DEADLINE_EXCEEDED:
@@ -97,10 +105,7 @@ function healthError(err: ServiceError, address: string, service: string, timeou
     case status.NOT_FOUND:
       return new CompactdError('not_found', `${what}: the server does not know this service`, { cause: err });
     case status.UNAVAILABLE:
-      // grpc-js appends an empty "Resolution note:" when the address needed no name resolution.
-      return new CompactdError('unavailable', `${what} is unreachable: ${(err.details || err.message).replace(/\s*Resolution note:\s*$/, '')}`, {
-        cause: err,
-      });
+      return explainCallError(fromServiceError(err), address, { tls });
     default:
       return fromServiceError(err);
   }

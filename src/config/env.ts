@@ -1,6 +1,7 @@
 /**
- * The only module that reads `process.env`. Everything else receives options that were read here
- * once and validated by `options.ts`, so a setting can never change behind the service's back.
+ * The only module that reads (or sets) `process.env`. Everything else receives options that were
+ * read here once and validated by `options.ts`, so a setting can never change behind the
+ * service's back.
  */
 
 /** The prefix of every compactd environment variable: `--queue-size` is `COMPACTD_QUEUE_SIZE`. */
@@ -24,4 +25,19 @@ export function readEnv(): EnvSnapshot {
 /** The environment variable that carries a flag: `queue-size` becomes `COMPACTD_QUEUE_SIZE`. */
 export function envName(flag: string): string {
   return ENV_PREFIX + flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+}
+
+/**
+ * The AWS SDK's variable that silences its Node.js version notice (nine lines on stderr for every
+ * command that touches s3:// on Node 20; README, "Blob stores and keys").
+ */
+export const AWS_NODE_VERSION_NOTICE_VARIABLE = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * Silences the AWS SDK's Node.js version notice for this process and the worker threads it
+ * starts, unless the variable is already set (`=false` brings the notice back). The SDK reads it
+ * when it creates a client, so this runs before any command does.
+ */
+export function silenceAwsNodeVersionNotice(): void {
+  if (process.env[AWS_NODE_VERSION_NOTICE_VARIABLE] === undefined) process.env[AWS_NODE_VERSION_NOTICE_VARIABLE] = 'true';
 }

@@ -82,6 +82,11 @@ export function defaultWorkers(): number {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** `auto`: human lines when stdout is a terminal (a person watching), JSON lines otherwise (a collector). */
+export const LOG_FORMAT_CHOICES = ['auto', 'json', 'pretty'] as const;
+export type LogFormatChoice = (typeof LOG_FORMAT_CHOICES)[number];
+/** A person starting the service in a terminal reads it; a container's output goes to a collector. */
+export const DEFAULT_LOG_FORMAT: LogFormatChoice = 'auto';
 export const COMPRESSIONS = PART_COMPRESSIONS;
 export type Compression = PartCompression;
 
@@ -96,6 +101,8 @@ export interface ServeOptions extends RuntimeConfig {
   readonly blob: string;
   readonly workers: number;
   readonly logLevel: LogLevel;
+  /** How log records are written; `auto` is decided by whether stdout is a terminal. */
+  readonly logFormat: LogFormatChoice;
   readonly graceSeconds: number;
   readonly maxMessageBytes: number;
   readonly maxInputs: number;
@@ -170,7 +177,8 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'memory-bound-bytes', key: 'memoryBoundBytes', type: 'size', min: 1, defaultValue: DEFAULT_MEMORY_BOUND_BYTES, defaultText: '1GiB', runtime: true, help: 'decoded bytes one compaction may hold; larger inputs are split into chunks' },
   { flag: 'target-part-bytes', key: 'targetPartBytes', type: 'size', min: 1, defaultValue: DEFAULT_TARGET_PART_BYTES, defaultText: '128MiB', runtime: true, help: 'approximate size of each output part' },
   { flag: 'workers', key: 'workers', type: 'integer', min: 1, max: 1024, defaultValue: () => defaultWorkers(), defaultText: 'available CPU cores', runtime: false, help: 'worker threads that run compactions' },
-  { flag: 'log-level', key: 'logLevel', type: 'choice', choices: LOG_LEVELS, defaultValue: DEFAULT_LOG_LEVEL, runtime: false, help: 'least severe level logged (JSON lines on stdout)' },
+  { flag: 'log-level', key: 'logLevel', type: 'choice', choices: LOG_LEVELS, defaultValue: DEFAULT_LOG_LEVEL, runtime: false, help: 'least severe level logged (on stdout)' },
+  { flag: 'log-format', key: 'logFormat', type: 'choice', choices: LOG_FORMAT_CHOICES, defaultValue: DEFAULT_LOG_FORMAT, defaultText: 'auto (pretty when stdout is a terminal, else json)', runtime: false, help: 'json: one JSON record per line; pretty: short human lines' },
   { flag: 'grace-seconds', key: 'graceSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_GRACE_SECONDS, runtime: false, help: 'on SIGTERM/SIGINT, time in-flight work gets before it is aborted' },
   { flag: 'max-message-bytes', key: 'maxMessageBytes', type: 'size', min: 1 * KiB, max: 2 * GiB - 1, defaultValue: DEFAULT_MAX_MESSAGE_BYTES, defaultText: '64MiB', runtime: false, help: 'largest gRPC message received or sent' },
   { flag: 'max-inputs', key: 'maxInputs', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_INPUTS, runtime: false, help: 'most input batches one request may name (else RESOURCE_EXHAUSTED)' },

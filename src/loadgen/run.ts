@@ -61,7 +61,15 @@ export interface LoadOptions {
   readonly deadlineMs?: number;
   /** Leave every part in the store afterwards (default: delete what the shards still hold). */
   readonly keep?: boolean;
+  /**
+   * Stop appending after this many requests in a row failed (default 10): a service that
+   * answers nothing but errors will not start answering because more load arrives.
+   */
+  readonly maxConsecutiveFailures?: number;
 }
+
+/** Ten failures in a row with nothing succeeding between them is an outage, not bad luck. */
+export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 10;
 
 /** How a Compact request ended, from the writer's side. */
 export type RequestOutcome = 'applied' | 'stale' | 'skipped' | 'shed' | 'failed';
@@ -81,6 +89,17 @@ export interface LoadCounters {
   failures: Partial<Record<ErrorKind, number>>;
   /** The first failure (shed requests excluded): its kind and message. */
   firstFailure?: { readonly kind: ErrorKind; readonly message: string };
+  /** The latest failure (shed requests excluded). */
+  lastFailure?: { readonly kind: ErrorKind; readonly message: string };
+  /** Failed requests since the last one that did not fail. */
+  consecutiveFailures: number;
+  /**
+   * RESOURCE_EXHAUSTED answers (the service's queue was full), every attempt counted: the client
+   * retries them, so most never show as a shed request; this is what the service refused.
+   */
+  queueFullAnswers: number;
+  /** Set when the run stopped appending early, saying why. */
+  stoppedBecause?: string;
   inputUpdates: number;
   outputUpdates: number;
   inputBytes: number;
@@ -247,6 +266,7 @@ export class LoadGenerator {
     whole('compact every', opts.compactEvery, 2);
     whole('concurrency', opts.concurrency, 1);
     whole('target part bytes', opts.targetPartBytes, 1);
+    whole('max consecutive failures', opts.maxConsecutiveFailures, 1);
     if (!Number.isSafeInteger(opts.seed)) throw invalid(`seed must be a whole number, got ${opts.seed}`);
     const race = opts.raceFraction ?? DEFAULT_RACE_FRACTION;
     if (!(race >= 0 && race <= 1)) throw invalid(`race fraction must be between 0 and 1, got ${race}`);
@@ -266,6 +286,8 @@ export class LoadGenerator {
       inFlight: 0,
       outcomes: { applied: 0, stale: 0, skipped: 0, shed: 0, failed: 0 },
       failures: {},
+      consecutiveFailures: 0,
+      queueFullAnswers: 0,
       inputUpdates: 0,
       outputUpdates: 0,
       inputBytes: 0,
@@ -286,7 +308,7 @@ export class LoadGenerator {
     const o = this.#opts;
     this.#started = performance.now();
     const deadline = o.durationMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + o.durationMs;
-    const stop = () => Date.now() >= deadline || o.signal?.aborted === true;
+    const stop = () => Date.now() >= deadline || o.signal?.aborted === true || this.counters.stoppedBecause !== undefined;
     const prefix = o.shardPrefix ?? `lg${o.seed}`;
     const shards: ShardState[] = Array.from({ length: o.shards }, (_, i) => {
       const id = `${prefix}-${i}`;
@@ -368,6 +390,7 @@ export class LoadGenerator {
   /** Starts a request for every merge the policy offers, waiting for a free slot before each. */
   async #maybeCompact(s: ShardState): Promise<void> {
     for (;;) {
+      if (this.counters.stoppedBecause !== undefined) return;
       const entries = s.spine.pickMerge();
       if (!entries) return;
       const copies = s.policy() < (this.#opts.raceFraction ?? DEFAULT_RACE_FRACTION) ? 2 : 1;
@@ -419,7 +442,12 @@ export class LoadGenerator {
     const started = performance.now();
     let outcome: RequestOutcome;
     try {
-      const res = await o.client.compact(req, { deadlineMs: o.deadlineMs ?? DEFAULT_DEADLINE_MS });
+      const res = await o.client.compact(req, {
+        deadlineMs: o.deadlineMs ?? DEFAULT_DEADLINE_MS,
+        onAttemptFailed: (kind) => {
+          if (kind === 'exhausted') this.counters.queueFullAnswers++;
+        },
+      });
       if (res.outcome === 'compacted' && res.output) {
         const st = res.stats;
         this.counters.inputUpdates += st.inputUpdates;
@@ -443,7 +471,10 @@ export class LoadGenerator {
       const e = CompactdError.from(err);
       outcome = e.kind === 'exhausted' ? 'shed' : 'failed';
       this.counters.failures[e.kind] = (this.counters.failures[e.kind] ?? 0) + 1;
-      if (outcome === 'failed') this.counters.firstFailure ??= { kind: e.kind, message: e.message };
+      if (outcome === 'failed') {
+        this.counters.firstFailure ??= { kind: e.kind, message: e.message };
+        this.counters.lastFailure = { kind: e.kind, message: e.message };
+      }
     } finally {
       this.counters.inFlight--;
       s.spine.release(entries);
@@ -456,6 +487,12 @@ export class LoadGenerator {
     }
     const ms = performance.now() - started;
     this.counters.outcomes[outcome]++;
+    this.counters.consecutiveFailures = outcome === 'failed' ? this.counters.consecutiveFailures + 1 : 0;
+    const limit = o.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES;
+    if (this.counters.consecutiveFailures >= limit && this.counters.stoppedBecause === undefined) {
+      const last = this.counters.lastFailure!;
+      this.counters.stoppedBecause = `${limit} requests in a row failed; last: ${last.kind}: ${last.message}`;
+    }
     this.#latencies[outcome].add(ms);
     this.#all.add(ms);
     await this.#collect(s);

@@ -5,6 +5,7 @@
  * in one process (tests) do not collide.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { packageVersion } from './version.js';
 
 /** Compaction run times span milliseconds (small batches) to many minutes (huge S3 inputs). */
 const COMPACTION_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
@@ -45,6 +46,8 @@ export interface Metrics {
   readonly blobBytes: Counter<'op'>;
   readonly blobRetries: Counter<'op'>;
   readonly authRefused: Counter<'service' | 'code'>;
+  /** Always 1, labelled with the running version: joins any series to the build that produced it. */
+  readonly buildInfo: Gauge<'version'>;
 }
 
 export interface MetricsOptions {
@@ -112,7 +115,14 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       labelNames: ['service', 'code'] as const,
       registers,
     }),
+    buildInfo: buildInfo(registers),
   };
+}
+
+function buildInfo(registers: Registry[]): Gauge<'version'> {
+  const g = new Gauge({ name: 'compactd_build_info', help: 'Always 1; the version label names the running build', labelNames: ['version'] as const, registers });
+  g.set({ version: packageVersion() }, 1);
+  return g;
 }
 
 /** The observer shape the metered blob decorator reports to. */

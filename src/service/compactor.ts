@@ -13,7 +13,7 @@ import type { RuntimeConfig, ServeOptions } from '../config/options.js';
 import { emptyStats, type CompactRequest, type CompactStats, type HollowBatch } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
 import { isServiceKey, objectKey } from '../model/keys.js';
-import { requestLogger, type Logger } from '../obs/log.js';
+import { requestLogger, roundMs, secondsToLogMs, type Logger } from '../obs/log.js';
 import { recordCompleted, type Metrics } from '../obs/metrics.js';
 import type { CompactRequest__Output } from '../gen/compactd/v1/CompactRequest.js';
 import type { CompactResponse } from '../gen/compactd/v1/CompactResponse.js';
@@ -125,7 +125,7 @@ async function compactCall(
       metrics.started.inc();
       const timeoutMs = compactionTimeoutMs(size.bytes, ctx.config().minimumTimeoutSeconds);
       abort.after(timeoutMs, () => new CompactdError('deadline', `compaction timed out after ${Math.round(timeoutMs / 1000)} s`));
-      log.info({ ...size, inputRuns, queuedSeconds: slot.queuedSeconds, timeoutSeconds: timeoutMs / 1000 }, 'compaction started');
+      log.info({ ...size, inputRuns, queuedMs: secondsToLogMs(slot.queuedSeconds), timeoutMs: roundMs(timeoutMs) }, 'compaction started');
       let result: CompactResult;
       try {
         result = await ctx.pool.run(req, engineConfig(ctx.options, ctx.config()), { signal: abort.signal, log });
@@ -139,7 +139,11 @@ async function compactCall(
       }
       const stats: CompactStats = { ...result.stats, queuedSeconds: slot.queuedSeconds };
       recordCompleted(metrics, stats);
-      log.info({ ...stats, parts: partCount(result.output), peakResidentBytes: result.peakResidentBytes }, 'compaction finished');
+      const { queuedSeconds, runSeconds, ...counts } = stats;
+      log.info(
+        { ...counts, queuedMs: secondsToLogMs(queuedSeconds), runMs: secondsToLogMs(runSeconds), parts: partCount(result.output), peakResidentBytes: result.peakResidentBytes },
+        'compaction finished',
+      );
       return compactResponseToProto({ outcome: 'compacted', output: result.output, stats });
     } finally {
       slot.release();

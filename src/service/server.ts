@@ -15,12 +15,14 @@ import type { AddressInfo } from 'node:net';
 import { loadPackageDefinition, Server, type ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Blob } from '../blob/blob.js';
+import { GRPC_PORT_HEADER } from '../client/transport.js';
 import { MeteredBlob } from '../blob/metered.js';
-import { parseBlobUrl, redactBlobUrl } from '../blob/url.js';
+import { describeBlobSpec, parseBlobUrl, redactBlobUrl } from '../blob/url.js';
 import { parseFaultSpec } from '../config/faults.js';
 import { runtimeConfigOf, warnAboutMemoryBound, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
-import { createRootLogger, type Logger } from '../obs/log.js';
+import { createRootLogger, roundMs, type Logger } from '../obs/log.js';
+import { packageVersion } from '../obs/version.js';
 import { blobObserver, createMetrics, type Metrics } from '../obs/metrics.js';
 import type { ProtoGrpcType } from '../gen/compactd.js';
 import { loadCompactdPackage } from '../wire/load.js';
@@ -30,7 +32,7 @@ import { Admission } from './admission.js';
 import { AccessControl, guardHandlers, serverCredentials } from './auth.js';
 import { compactorHandlers } from './compactor.js';
 import { addReflection } from './reflection.js';
-import { checkStore, openServiceStore } from './store.js';
+import { checkStore, openServiceStore, type BlobRetryEvent } from './store.js';
 import { WorkerPool } from './workers.js';
 
 export type ServerState = 'starting' | 'serving' | 'draining' | 'stopped';
@@ -42,6 +44,21 @@ export const HEALTH_SERVICES = ['', 'compactd.v1.Compactor', 'compactd.v1.Admin'
 const ABORT_WAIT_MS = 30_000;
 /** How long gRPC's own graceful shutdown may take before connections are cut. */
 const GRPC_SHUTDOWN_MS = 5_000;
+
+/** What a failed listen() means, by errno, in words an operator acts on. */
+const LISTEN_REASONS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is already in use (another process listens there; pick another port or stop it)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'this machine has no such address (check --host)',
+  ENOTFOUND: 'unknown host (check --host)',
+};
+
+/** One clear error for a port that could not be bound; the library's text stays the cause. */
+function listenError(address: string, what: string, err: Error): CompactdError {
+  const code = (err as NodeJS.ErrnoException).code ?? /\b(E[A-Z]{4,})\b/.exec(err.message)?.[1];
+  const why = (code !== undefined ? LISTEN_REASONS[code] : undefined) ?? err.message;
+  return new CompactdError('unavailable', `cannot listen on ${address} for ${what}: ${why}`, { cause: err });
+}
 
 export interface StartServerOptions {
   /** Root logger; by default JSON lines on stdout at `options.logLevel`. */
@@ -56,6 +73,8 @@ export class CompactdServer {
   private stopping?: Promise<void>;
   private grpcPort = 0;
   private httpPort = 0;
+  /** Transport security and authentication, for the start-up record. */
+  private security: { tls: string; auth: boolean } = { tls: 'none', auth: false };
   private readonly grpc: Server;
   private readonly http: HttpServer;
   private readonly health = new HealthImplementation();
@@ -111,6 +130,7 @@ export class CompactdServer {
 
     this.http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
+      res.setHeader(GRPC_PORT_HEADER, String(this.grpcPort));
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
       } else if (path === '/metrics') {
@@ -124,6 +144,8 @@ export class CompactdServer {
       } else if (path === '/healthz') {
         const ok = this.current === 'serving';
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(`${this.current}\n`);
+      } else if (path === '/') {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(this.page());
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
       }
@@ -133,7 +155,7 @@ export class CompactdServer {
   /** Starts a server: opens the store, starts the workers, binds both ports. */
   static async start(options: ServeOptions, opts: StartServerOptions = {}): Promise<CompactdServer> {
     const log = opts.log ?? createRootLogger({ level: options.logLevel });
-    log.info({ state: 'starting', blob: redactBlobUrl(options.blob), workers: options.workers }, 'server starting');
+    log.info({ state: 'starting', version: packageVersion(), blob: storeUrl(options.blob), workers: options.workers }, 'server starting');
     // Each worker thread opens its own store; an in-process memory store would differ per thread.
     if (parseBlobUrl(options.blob).kind === 'memory') {
       throw new CompactdError('invalid', '--blob: mem:// stores are not shared between worker threads; use file:// or s3://');
@@ -144,8 +166,12 @@ export class CompactdServer {
     const faults = options.blobFaults ? parseFaultSpec(options.blobFaults) : undefined;
     if (faults) log.warn({ faults: options.blobFaults }, 'blob fault injection is ON: for testing only, never in production');
     log.info({ tls, auth: access.enabled }, 'access control');
+    const security = { tls, auth: access.enabled };
     const metrics = createMetrics();
-    const onBlobRetry = (op: string) => metrics.blobRetries.inc({ op });
+    const onBlobRetry = (e: BlobRetryEvent) => {
+      metrics.blobRetries.inc({ op: e.op });
+      log.warn({ op: e.op, key: e.key, attempt: e.attempt, retryInMs: roundMs(e.delayMs), cause: e.cause }, 'blob request retried');
+    };
     const store = await openServiceStore({ url: options.blob, retrySeconds: options.blobRetrySeconds, faults, onRetry: onBlobRetry });
     const blob = new MeteredBlob(store, blobObserver(metrics));
     if (options.storeCheck) {
@@ -181,6 +207,7 @@ export class CompactdServer {
     }
     const server = new CompactdServer(options, log, blob, pool, metrics, access, creds);
     warnAboutMemoryBound(log, server.config.get());
+    server.security = security;
     try {
       await server.bind();
     } catch (err) {
@@ -207,8 +234,33 @@ export class CompactdServer {
 
   /** `host:port` of the gRPC server, for clients. */
   get address(): string {
-    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
-    return `${host}:${this.grpcPort}`;
+    return `${this.hostForUrl()}:${this.grpcPort}`;
+  }
+
+  /** The base URL of the metrics port (`/metrics`, `/healthz`, and a page at `/`). */
+  get httpUrl(): string {
+    return `http://${this.hostForUrl()}:${this.httpPort}/`;
+  }
+
+  private hostForUrl(): string {
+    // A wildcard bind is reachable on loopback: the address a person on this machine can use.
+    const host = this.options.host === '0.0.0.0' ? '127.0.0.1' : this.options.host === '::' ? '::1' : this.options.host;
+    return host.includes(':') ? `[${host}]` : host;
+  }
+
+  /** The text of the page at `/` of the metrics port: what runs here and where to look. */
+  private page(): string {
+    return [
+      `compactd ${packageVersion()} (${this.current})`,
+      '',
+      `gRPC     ${this.address}`,
+      `store    ${storeUrl(this.options.blob)}`,
+      `workers  ${this.options.workers}`,
+      '',
+      '/metrics  Prometheus metrics',
+      '/healthz  200 while serving, 503 otherwise',
+      '',
+    ].join('\n');
   }
 
   /** Requests (queued or running) not yet answered. */
@@ -239,11 +291,11 @@ export class CompactdServer {
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       this.grpc.bindAsync(`${host}:${this.options.port}`, this.credentials, (err, port) =>
-        err ? reject(new CompactdError('unavailable', `cannot listen on ${host}:${this.options.port}: ${err.message}`)) : resolve(port),
+        err ? reject(listenError(`${host}:${this.options.port}`, 'gRPC (--port)', err)) : resolve(port),
       );
     });
     this.httpPort = await new Promise<number>((resolve, reject) => {
-      const onError = (err: Error) => reject(new CompactdError('unavailable', `cannot listen on ${host}:${this.options.metricsPort}: ${err.message}`));
+      const onError = (err: Error) => reject(listenError(`${host}:${this.options.metricsPort}`, 'metrics (--metrics-port)', err));
       this.http.once('error', onError);
       this.http.listen(this.options.metricsPort, this.options.host, () => {
         this.http.off('error', onError);
@@ -252,9 +304,16 @@ export class CompactdServer {
     });
     this.setHealth('SERVING');
     this.transition('serving', {
+      version: packageVersion(),
+      address: this.address,
       port: this.grpcPort,
       metricsPort: this.httpPort,
+      metricsUrl: `${this.httpUrl}metrics`,
+      pageUrl: this.httpUrl,
       host: this.options.host,
+      blob: storeUrl(this.options.blob),
+      workers: this.options.workers,
+      ...this.security,
       config: this.config.get(),
     });
   }
@@ -328,6 +387,15 @@ export class CompactdServer {
     const previous = this.current;
     this.current = next;
     this.log.info({ ...fields, state: next, previous }, `server ${next}`);
+  }
+}
+
+/** The store as an absolute URL without credentials (file:///abs/dir, s3://bucket/prefix?endpoint=...). */
+export function storeUrl(blob: string): string {
+  try {
+    return describeBlobSpec(parseBlobUrl(blob));
+  } catch {
+    return redactBlobUrl(blob);
   }
 }
 

@@ -10,18 +10,20 @@
  * - Faulty: only with --blob-faults (testing): injected failures sit under the retries, as a
  *   flaky network would, so a transient fault costs a retry and a lasting one an UNAVAILABLE.
  * - retries: give up after --blob-retry-seconds with UNAVAILABLE; every retry is reported to
- *   `onRetry` with its operation (the compactd_blob_retries_total counter).
+ *   `onRetry` with its operation, key and cause (the compactd_blob_retries_total counter and a
+ *   warning in the log: a store degrading shows before anything fails).
  * - Metered (added by the caller): one observation per logical operation, retries included.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Blob, BlobMeta, BlobOptions } from '../blob/blob.js';
 import { FaultyBlob } from '../blob/faulty.js';
 import type { BlobOp } from '../blob/metered.js';
-import { RetryingBlob, retryPolicy, type RetryPolicy } from '../blob/retry.js';
+import { RetryingBlob, retryPolicy, type RetryInfo, type RetryPolicy } from '../blob/retry.js';
 import { openBlob, parseBlobUrl } from '../blob/url.js';
 import type { FaultSpec } from '../config/faults.js';
 import { STORE_PROBE_PREFIX } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
+import { roundMs } from '../obs/log.js';
 
 export interface ServiceStoreOptions {
   readonly url: string;
@@ -31,8 +33,28 @@ export interface ServiceStoreOptions {
   readonly faults?: FaultSpec;
   /** Seed offset, so each thread's fault sequence differs. */
   readonly faultSeedOffset?: number;
-  /** Called once per retry, with the operation retried. */
-  readonly onRetry?: (op: string) => void;
+  /** Called once per retry (before its backoff). */
+  readonly onRetry?: (event: BlobRetryEvent) => void;
+}
+
+/** A blob request about to be retried: what failed, where, why, and how long until the next try. */
+export interface BlobRetryEvent {
+  /** The blob operation (get, set, delete, head, list), or 'other'. */
+  readonly op: string;
+  /** The key (or list prefix) as the store saw it. */
+  readonly key: string;
+  /** The attempt that failed, from 1. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** The failure's message. */
+  readonly cause: string;
+}
+
+/** The event of a retry of `op`, the key taken from the retry's `what` (`<request> <key>`). */
+function retryEvent(op: string, info: RetryInfo): BlobRetryEvent {
+  const key = /^\S+\s(.*)$/.exec(info.what ?? '')?.[1] ?? '';
+  const cause = info.error instanceof Error ? info.error.message : String(info.error);
+  return { op, key, attempt: info.attempt, delayMs: info.delayMs, cause };
 }
 
 /** S3 request names (s3.ts) to the blob operation they serve. */
@@ -63,7 +85,7 @@ export async function openServiceStore(o: ServiceStoreOptions): Promise<Blob> {
   const spec = parseBlobUrl(o.url);
   if (spec.kind === 's3') {
     const base = await openBlob(spec, {
-      s3: { retry: policy, onRetry: ({ error }) => onRetry(s3RetryOp(error)) },
+      s3: { retry: policy, onRetry: (info) => onRetry(retryEvent(s3RetryOp(info.error), info)) },
     });
     if (!o.faults) return base;
     return new PerOpRetryingBlob(faulty(base, o.faults, o.faultSeedOffset ?? 0), policy, onRetry);
@@ -94,9 +116,9 @@ class PerOpRetryingBlob implements Blob {
   constructor(
     private readonly inner: Blob,
     policy: RetryPolicy,
-    onRetry: (op: string) => void,
+    onRetry: (event: BlobRetryEvent) => void,
   ) {
-    const make = (op: BlobOp) => new RetryingBlob(inner, { policy, onRetry: () => onRetry(op) });
+    const make = (op: BlobOp) => new RetryingBlob(inner, { policy, onRetry: (info) => onRetry(retryEvent(op, info)) });
     this.by = { get: make('get'), set: make('set'), delete: make('delete'), head: make('head'), list: make('list') };
   }
 
@@ -139,7 +161,7 @@ export class ProgressBlob implements Blob {
   async get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined> {
     const start = performance.now();
     const bytes = await this.inner.get(key, opts);
-    this.debug({ key, bytes: bytes?.byteLength ?? 0, ms: Math.round(performance.now() - start) }, 'part fetched');
+    this.debug({ key, bytes: bytes?.byteLength ?? 0, ms: roundMs(performance.now() - start) }, 'part fetched');
     return bytes;
   }
 
@@ -147,7 +169,7 @@ export class ProgressBlob implements Blob {
     const start = performance.now();
     this.debug({ key, bytes: data.byteLength }, 'part upload started');
     await this.inner.set(key, data, opts);
-    this.debug({ key, bytes: data.byteLength, ms: Math.round(performance.now() - start) }, 'part uploaded');
+    this.debug({ key, bytes: data.byteLength, ms: roundMs(performance.now() - start) }, 'part uploaded');
   }
 
   delete(key: string, opts?: BlobOptions): Promise<number | undefined> {

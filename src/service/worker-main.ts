@@ -33,7 +33,7 @@ async function main(): Promise<void> {
       retrySeconds: init.retrySeconds,
       faults: init.faults,
       faultSeedOffset: init.faultSeedOffset,
-      onRetry: (op) => post(port, { type: 'retry', op }),
+      onRetry: (event) => post(port, { type: 'retry', event }),
     });
     blob = new MeteredBlob(inner, {
       observe: (op, seconds, ok, bytes) => post(port, { type: 'blob', op, seconds, ok, bytes }),

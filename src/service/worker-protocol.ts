@@ -7,6 +7,7 @@ import type { CompactRequest } from '../model/batch.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
 import type { CompactResult, EngineConfig } from '../compact/types.js';
 import type { FaultSpec } from '../config/faults.js';
+import type { BlobRetryEvent } from './store.js';
 
 /** A CompactdError as it crosses threads; `stack` and `cause` are for the log only. */
 export interface SerializedError {
@@ -48,7 +49,7 @@ export type FromWorker =
   | { readonly type: 'done'; readonly id: number; readonly result: CompactResult }
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError }
   | { readonly type: 'blob'; readonly op: string; readonly seconds: number; readonly ok: boolean; readonly bytes: number }
-  | { readonly type: 'retry'; readonly op: string }
+  | { readonly type: 'retry'; readonly event: BlobRetryEvent }
   | { readonly type: 'log'; readonly id: number; readonly level: 'debug' | 'info' | 'warn'; readonly obj: object; readonly msg: string };
 
 /** Flattens any thrown value into its serializable form (as a CompactdError). */

@@ -19,6 +19,7 @@ import type { FaultSpec } from '../config/faults.js';
 import { DEFAULT_BLOB_RETRY_SECONDS } from '../config/options.js';
 import type { BlobObserver } from '../obs/metrics.js';
 import type { Logger } from '../obs/log.js';
+import type { BlobRetryEvent } from './store.js';
 import { abortCode, deserializeError, serializeError, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 /** After an abort, how long a worker may take to clean up before it is terminated. */
@@ -34,8 +35,8 @@ export interface WorkerPoolOptions {
   readonly log: Logger;
   /** Receives every blob operation of every worker. */
   readonly blobObserver?: BlobObserver;
-  /** Called for every blob retry of every worker, with its operation. */
-  readonly onBlobRetry?: (op: string) => void;
+  /** Called for every blob retry of every worker. */
+  readonly onBlobRetry?: (event: BlobRetryEvent) => void;
   /** Blob retry budget in seconds. */
   readonly blobRetrySeconds?: number;
   /** Testing only: faults the workers inject into their stores. */
@@ -254,7 +255,7 @@ export class WorkerPool {
         this.opts.blobObserver?.observe(msg.op, msg.seconds, msg.ok, msg.bytes);
         return;
       case 'retry':
-        this.opts.onBlobRetry?.(msg.op);
+        this.opts.onBlobRetry?.(msg.event);
         return;
       case 'log':
         slot.jobs.get(msg.id)?.log?.[msg.level](msg.obj, msg.msg);

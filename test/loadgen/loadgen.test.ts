@@ -201,7 +201,7 @@ describe('compactd loadgen', () => {
     const counters: LoadCounters = {
       plannedBatches: 40, batchesAppended: 10, updatesAppended: 0, bytesAppended: 0, requests: 3, inFlight: 1,
       outcomes: { applied: 1, stale: 0, skipped: 1, shed: 0, failed: 0 }, failures: {}, inputUpdates: 0, outputUpdates: 0,
-      inputBytes: 0, outputBytes: 0, staleDeleted: 0, staleMissing: 0, partsRetired: 0,
+      inputBytes: 0, outputBytes: 0, staleDeleted: 0, staleMissing: 0, partsRetired: 0, consecutiveFailures: 0, queueFullAnswers: 0,
     };
     expect(progressLine(counters, 2, 8)).toMatch(/^\[##\.\.\.\.\.\.\] {2}25% batches 10\/40 {2}reqs 3 \(applied 1,.*in flight 1 {2}2 s$/);
     expect(progressLine({ ...counters, plannedBatches: undefined }, 2)).toMatch(/^2 s {2}batches 10 /);
