@@ -21,6 +21,7 @@ import {
 import { Buffer } from 'node:buffer';
 import type { CompactRequest, CompactResponse } from '../model/batch.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../model/util/sizes.js';
 import type { ProtoGrpcType } from '../gen/compactd.js';
 import type { AdminClient } from '../gen/compactd/v1/Admin.js';
 import type { CompactorClient as GeneratedCompactorClient } from '../gen/compactd/v1/Compactor.js';
@@ -37,8 +38,6 @@ import {
 } from '../wire/convert.js';
 import { loadCompactdPackage } from '../wire/load.js';
 
-/** The service's default message limit: requests with inline parts can be large. */
-const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Retries after the first attempt: rides out a rolling restart or a short burst of full queues. */
 const DEFAULT_RETRIES = 4;
 /** First backoff; doubled per retry up to the maximum, with full jitter. */

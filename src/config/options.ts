@@ -11,14 +11,12 @@
 import { availableParallelism } from 'node:os';
 import { CompactdError } from '../model/errors.js';
 import { MAX_PART_KEY_CHARS } from '../model/keys.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, GiB, KiB, MiB, TiB } from '../model/util/sizes.js';
 import { separateValue } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
 import type { ServiceConfig } from '../model/service-config.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
 
 /** The conventional gRPC port; CONTRACT.md section 6. */
 export const DEFAULT_PORT = 50051;
@@ -48,8 +46,7 @@ export const DEFAULT_TARGET_PART_BYTES = 128 * MiB;
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Kubernetes' default termination grace: in-flight work gets the time the orchestrator allows. */
 export const DEFAULT_GRACE_SECONDS = 30;
-/** gRPC's 4 MiB default is too small for requests that carry inline parts. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * MiB;
+export { DEFAULT_MAX_MESSAGE_BYTES };
 /** The same as the engine's DEFAULT_LIMITS.maxInputs: far above any spine merge, bounds planning work. */
 export const DEFAULT_MAX_INPUTS = 10_000;
 /** The same as the engine's DEFAULT_LIMITS.maxParts: bounds the plan's memory, not the data size. */
@@ -187,7 +184,7 @@ const BY_FLAG = new Map(OPTIONS.map((o) => [o.flag, o]));
 /** The names of the RuntimeConfig fields, in proto order. */
 export const RUNTIME_KEYS = OPTIONS.filter((o) => o.runtime).map((o) => o.key as keyof RuntimeConfig);
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: KiB, mib: MiB, gib: GiB, tib: 1024 * GiB };
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: KiB, mib: MiB, gib: GiB, tib: TiB };
 
 function expectation(spec: OptionSpec): string {
   const range = (lo: string) =>

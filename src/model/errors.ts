@@ -49,6 +49,9 @@ function isAbortError(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR');
 }
 
+/** The answer to work that arrives or is still running while the server stops. */
+export const shuttingDown = (): CompactdError => new CompactdError('unavailable', 'server shutting down');
+
 export const invalid = (message: string): CompactdError => new CompactdError('invalid', message);
 export const dataLoss = (message: string, cause?: unknown): CompactdError =>
   new CompactdError('data_loss', message, { cause });

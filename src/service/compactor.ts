@@ -10,7 +10,8 @@ import type { CompactResult, EngineConfig, EngineLimits } from '../compact/types
 import { validateRequest } from '../compact/validate.js';
 import type { RuntimeConfig, ServeOptions } from '../config/options.js';
 import { emptyStats, type CompactRequest, type CompactStats, type HollowBatch } from '../model/batch.js';
-import { CompactdError } from '../model/errors.js';
+import { CompactdError, shuttingDown } from '../model/errors.js';
+import { mapLimit } from '../model/util/concurrency.js';
 import { isServiceKey, objectKey } from '../model/keys.js';
 import { requestLogger, type Logger } from '../obs/log.js';
 import { recordCompleted, type Metrics } from '../obs/metrics.js';
@@ -58,8 +59,6 @@ function engineConfig(o: ServeOptions, cfg: RuntimeConfig): EngineConfig {
     limits: engineLimits(o),
   };
 }
-
-const shuttingDown = () => new CompactdError('unavailable', 'server shutting down');
 
 /** Builds the Compactor service implementation. */
 export function compactorHandlers(ctx: CompactorContext): CompactorHandlers {
@@ -241,18 +240,13 @@ async function deletePartsCall(
     const unique = [...new Set(req.keys)];
     let deleted = 0;
     let missing = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < unique.length) {
+    try {
+      await mapLimit(unique, DELETE_CONCURRENCY, async (key) => {
         abort.signal.throwIfAborted();
-        const key = unique[next++];
         const size = await ctx.blob.delete(objectKey(req.shardId, key), { signal: abort.signal });
         if (size === undefined) missing++;
         else deleted++;
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, unique.length) }, worker));
+      });
     } catch (err) {
       throw abort.reason ?? err;
     }

@@ -20,7 +20,7 @@ import { MeteredBlob } from '../blob/metered.js';
 import { parseBlobUrl, redactBlobUrl } from '../blob/url.js';
 import { parseFaultSpec } from '../config/faults.js';
 import { runtimeConfigOf, type ServeOptions } from '../config/options.js';
-import { CompactdError } from '../model/errors.js';
+import { CompactdError, shuttingDown } from '../model/errors.js';
 import { createRootLogger, type Logger } from '../obs/log.js';
 import { blobObserver, createMetrics, type Metrics } from '../obs/metrics.js';
 import type { ProtoGrpcType } from '../gen/compactd.js';
@@ -215,7 +215,7 @@ export class CompactdServer {
    * answers). A drain in progress then finishes as soon as they have answered.
    */
   abortPending(): void {
-    const reason = new CompactdError('unavailable', 'server shutting down');
+    const reason = shuttingDown();
     for (const abort of this.active) abort.abort(reason);
   }
 

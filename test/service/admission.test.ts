@@ -6,7 +6,7 @@ import { CompactdError } from '../../src/model/errors.js';
 import { createMetrics } from '../../src/obs/metrics.js';
 import { RequestAbort } from '../../src/service/abort.js';
 import { metricSum } from './prom.js';
-import { Admission, compactionTimeoutMs, requestSize, shouldCompact, type Slot } from '../../src/service/admission.js';
+import { Admission, compactionTimeoutMs, requestSize, shouldCompact, type AdmissionPermit } from '../../src/service/admission.js';
 
 const MiB = 1024 * 1024;
 
@@ -161,11 +161,11 @@ describe('Admission', () => {
     cfg.set({ concurrencyLimit: 1 });
     a.pump();
     first.release();
-    (q[0].value as Slot).release();
+    (q[0].value as AdmissionPermit).release();
     await tick();
     // Two of three slots are free, but the limit is 1 and one slot is still held.
     expect(q[2].settled).toBe(false);
-    (q[1].value as Slot).release();
+    (q[1].value as AdmissionPermit).release();
     await tick();
     expect(q[2].settled).toBe(true);
   });
