@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CompactdError } from '../model/errors.js';
-import { statusName } from '../service/status.js';
+import { statusName } from '../wire/status-codes.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
 import { compactCommand } from './compact.js';

@@ -12,7 +12,6 @@ import {
   credentials as grpcCredentials,
   loadPackageDefinition,
   Metadata,
-  status,
   type ChannelCredentials,
   type ChannelOptions,
   type ClientUnaryCall,
@@ -37,6 +36,7 @@ import {
   type ServiceConfigUpdate,
 } from '../wire/convert.js';
 import { loadCompactdPackage } from '../wire/load.js';
+import { kindOfStatus } from '../wire/status-codes.js';
 
 /** Retries after the first attempt: rides out a rolling restart or a short burst of full queues. */
 const DEFAULT_RETRIES = 4;
@@ -44,27 +44,10 @@ const DEFAULT_RETRIES = 4;
 const DEFAULT_BACKOFF_INITIAL_MS = 100;
 const DEFAULT_BACKOFF_MAX_MS = 5_000;
 
-/** Status codes worth another attempt: the service is there but cannot take the work right now. */
-const RETRYABLE = new Set<status>([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED]);
+/** Kinds worth another attempt: the service is there but cannot take the work right now. */
+const RETRYABLE: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['unavailable', 'exhausted']);
 
-/** gRPC status codes back to compactd error kinds (the inverse of the service's mapping). */
-const KINDS: Partial<Record<status, ErrorKind>> = {
-  [status.INVALID_ARGUMENT]: 'invalid',
-  [status.NOT_FOUND]: 'not_found',
-  [status.DATA_LOSS]: 'data_loss',
-  [status.OUT_OF_RANGE]: 'out_of_range',
-  [status.RESOURCE_EXHAUSTED]: 'exhausted',
-  [status.UNAVAILABLE]: 'unavailable',
-  [status.DEADLINE_EXCEEDED]: 'deadline',
-  [status.CANCELLED]: 'cancelled',
-  [status.PERMISSION_DENIED]: 'permission',
-  [status.UNAUTHENTICATED]: 'unauthenticated',
-};
-
-/** The compactd error kind of a gRPC status code; codes compactd never sends map to `internal`. */
-export function kindOfStatus(code: status): ErrorKind {
-  return KINDS[code] ?? 'internal';
-}
+export { kindOfStatus };
 
 export interface CompactorClientOptions {
   /** `host:port` or any gRPC target (`dns:///compactd.internal:50051` for several addresses). */
@@ -191,8 +174,7 @@ export class CompactorClient {
       try {
         return await once(method, arg, this.metadata(), deadline, opts.signal);
       } catch (err) {
-        const code = ((err as CompactdError).cause as ServiceError | undefined)?.code;
-        if (attempt >= retries || code === undefined || !RETRYABLE.has(code)) throw err;
+        if (attempt >= retries || !(err instanceof CompactdError) || !RETRYABLE.has(err.kind)) throw err;
         // Full jitter: spread retries of many writers instead of retrying in lockstep.
         const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** attempt);
         const wait = Math.random() * cap;

@@ -1,5 +1,5 @@
 /**
- * The one error type of compactd. Every failure carries a `kind`; only `service/status.ts` turns
+ * The one error type of compactd. Every failure carries a `kind`; only `wire/status-codes.ts` turns
  * kinds into gRPC status codes and only the CLI prints them. The `cause` is for logs and never
  * reaches a client.
  */
