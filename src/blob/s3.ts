@@ -400,14 +400,16 @@ export function classifyS3Error(err: unknown, what: string, signal: AbortSignal 
   if (status !== undefined && status >= 300) {
     if (status === 408 || status === 429) return unavailable(true, `${name} (${status})`);
     if (status >= 500) return unavailable(false, `${name} (${status})`);
-    return new CompactdError('internal', `${what}: store rejected the request: ${name} (${status})`, { cause: err });
+    // A 4xx is the store refusing the request: it was not applied.
+    return new CompactdError('internal', `${what}: store rejected the request: ${name} (${status})`, { cause: err, determinate: true });
   }
   // A bug (ours or the SDK's) is not an outage: retrying it would only delay the report.
   if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) {
     return new CompactdError('internal', `${what}: ${name}: ${message}`, { cause: err });
   }
   if (NOT_RETRYABLE_NAMES.has(name)) {
-    return new CompactdError('internal', `${what}: ${name}: ${message}`, { cause: err });
+    // Missing credentials, bucket or signature: the store refused (or never got) the request.
+    return new CompactdError('internal', `${what}: ${name}: ${message}`, { cause: err, determinate: true });
   }
   const code = netCode(err);
   if (code !== undefined && NOT_SENT.has(code)) return unavailable(true, `${code}`);

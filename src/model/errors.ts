@@ -20,7 +20,9 @@ export interface CompactdErrorOptions {
   cause?: unknown;
   /**
    * For storage errors: true when the operation definitely did not happen (safe to retry or to
-   * report as failed), false when it may have happened (a timeout after sending a PUT).
+   * report as failed), false when it may have happened (a timeout after sending a PUT). Default
+   * false: an error nobody classified may have taken effect, and only the code that knows the
+   * request never reached the store (or was refused by it) may say otherwise.
    */
   determinate?: boolean;
 }
@@ -33,7 +35,7 @@ export class CompactdError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CompactdError';
     this.kind = kind;
-    this.determinate = options.determinate ?? true;
+    this.determinate = options.determinate ?? false;
   }
 
   /** Wraps anything thrown into a CompactdError, keeping CompactdErrors as they are. */
