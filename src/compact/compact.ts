@@ -41,7 +41,7 @@ export async function compact(req: CompactRequest, deps: CompactDeps): Promise<C
       desc: req.desc,
       prefix: newCompactionPrefix(),
       compression: deps.config.compression,
-      signal: deps.signal,
+      signal: deps.cancel?.signal,
     },
   );
   const stats: CompactStats = emptyStats();
@@ -78,7 +78,7 @@ export async function compact(req: CompactRequest, deps: CompactDeps): Promise<C
     stats.runSeconds = (performance.now() - started) / 1000;
     return { output, stats, peakResidentBytes: memory.peak };
   } catch (err) {
-    const error = failure(err, deps.signal);
+    const error = failure(err, deps.cancel?.signal);
     await cleanup(deps.blob, sink, log);
     throw error;
   }
@@ -104,7 +104,7 @@ async function mergeChunk(
   const target = deps.config.targetPartBytes;
   // What the chunk's runs are not charged is shared by prefetching and extra uploads.
   const pool = new BytePool(Math.max(0, runBudget - chunk.memoryBytes));
-  const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, maxDecodedBytes: deps.config.memoryBoundBytes, signal: deps.signal };
+  const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, maxDecodedBytes: deps.config.memoryBoundBytes, signal: deps.cancel?.signal };
   let bytesIn = 0;
   let diffSum = 0n;
   memory.startWindow();
@@ -137,7 +137,7 @@ async function mergeChunk(
       builder,
       targetPartBytes: target,
       flush: () => sink.write(builder.take()),
-      checkpoint: () => deps.signal?.throwIfAborted(),
+      checkpoint: () => deps.cancel?.check(),
     },
     dims,
     sinceMeet(req.desc.since, dims),

@@ -4,6 +4,7 @@
  */
 import type { Blob } from '../blob/blob.js';
 import type { CompactStats, HollowBatch } from '../model/batch.js';
+import type { Cancellation } from './cancel.js';
 
 /** Defaults follow Materialize persist (reference/materialize-persist.md, "Numbers"). */
 export const DEFAULT_MEMORY_BOUND_BYTES = 1024 * 1024 * 1024; // compaction_memory_bound_bytes
@@ -52,8 +53,8 @@ export interface EngineLog {
 export interface CompactDeps {
   readonly blob: Blob;
   readonly config: EngineConfig;
-  /** Checked at part boundaries; once aborted, written outputs are deleted and `cancelled` thrown. */
-  readonly signal?: AbortSignal;
+  /** Checked at every merge step and upload; once cancelled, written outputs are deleted and its reason thrown. */
+  readonly cancel?: Cancellation;
   readonly log?: EngineLog;
 }
 

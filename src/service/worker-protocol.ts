@@ -65,15 +65,36 @@ export function deserializeError(s: SerializedError): CompactdError {
   return new CompactdError(s.kind, s.message, { determinate: s.determinate, cause: remote });
 }
 
-const ABORT_KINDS: readonly ErrorKind[] = ['cancelled', 'deadline', 'unavailable', 'internal'];
+/** The code an abort flag holds for each kind of abort; 0 means "not aborted". Total over the kinds. */
+const ABORT_CODES: Readonly<Record<ErrorKind, number>> = Object.freeze({
+  cancelled: 1,
+  deadline: 2,
+  unavailable: 3,
+  internal: 4,
+  invalid: 5,
+  not_found: 6,
+  data_loss: 7,
+  out_of_range: 8,
+  exhausted: 9,
+  permission: 10,
+  unauthenticated: 11,
+});
+
+const ABORT_KINDS: ReadonlyMap<number, ErrorKind> = new Map(
+  (Object.entries(ABORT_CODES) as [ErrorKind, number][]).map(([kind, code]) => [code, kind]),
+);
 
 /** The non-zero code an abort flag holds for an abort of `kind`. */
 export function abortCode(kind: ErrorKind): number {
-  const i = ABORT_KINDS.indexOf(kind);
-  return i < 0 ? ABORT_KINDS.length : i + 1;
+  return ABORT_CODES[kind];
 }
 
-/** The error kind of a non-zero abort flag code. */
-export function abortKind(code: number): ErrorKind {
-  return ABORT_KINDS[code - 1] ?? 'cancelled';
+/** The error kind of an abort flag code; undefined for 0 (not aborted). */
+export function abortKind(code: number): ErrorKind | undefined {
+  return ABORT_KINDS.get(code);
+}
+
+/** The reason a worker reports for an abort it learnt of only through the flag (the message with the full reason may still be on its way). */
+export function abortReason(kind: ErrorKind): CompactdError {
+  return new CompactdError(kind, kind === 'deadline' ? 'compaction timed out' : 'compaction cancelled');
 }

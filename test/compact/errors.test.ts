@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Blob } from '../../src/blob/blob.js';
 import { FaultyBlob } from '../../src/blob/faulty.js';
 import { MemoryBlob } from '../../src/blob/memory.js';
+import { cancellationOf } from '../../src/compact/cancel.js';
 import { compact } from '../../src/compact/compact.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../../src/compact/types.js';
 import type { CompactRequest, HollowBatch, HollowPart } from '../../src/model/batch.js';
@@ -53,7 +54,7 @@ async function expectFailure(
   inspect: Blob = blob,
 ): Promise<void> {
   const before = await snapshot(inspect);
-  const err = await compact(req, { blob, config, signal }).then(
+  const err = await compact(req, { blob, config, cancel: signal && cancellationOf(signal) }).then(
     () => undefined,
     (e: unknown) => e,
   );
