@@ -18,7 +18,7 @@ import { partChecksumSync } from '../part/checksum.js';
 import { ensureCodecs } from '../part/codecs.js';
 import { encodePart } from '../part/encode.js';
 import { columnsFromUpdates } from '../part/rows.js';
-import { MAX_KEY_LOWER_BYTES } from '../wire/convert.js';
+import { MAX_KEY_LOWER_BYTES } from '../model/validate.js';
 import { ROW_OVERHEAD_BYTES } from '../model/util/sizes.js';
 import { DEFAULT_IN_FLIGHT, mapLimit } from './pool.js';
 

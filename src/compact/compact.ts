@@ -5,7 +5,7 @@
  * clean up after a compaction that did not return.
  */
 import type { Blob } from '../blob/blob.js';
-import type { CompactRequest, CompactStats, HollowBatch, Run } from '../model/batch.js';
+import type { CompactStats, HollowBatch, Run } from '../model/batch.js';
 import { emptyStats, partBytes } from '../model/batch.js';
 import { CompactdError, internal } from '../model/errors.js';
 import { newCompactionPrefix } from '../model/keys.js';
@@ -18,15 +18,16 @@ import { chunkRuns, orderRuns, type Chunk } from './plan.js';
 import { PartSink } from './sink.js';
 import { loadPart, type SourceContext } from './source.js';
 import type { CompactDeps, CompactResult, EngineLog } from './types.js';
-import { validateRequest } from './validate.js';
+import { requestDimension, type ValidCompactRequest } from '../model/validate.js';
 
 /**
  * Compacts `req` against `deps.blob`. Throws a CompactdError (kind per CONTRACT.md section 3)
- * after deleting any output it wrote.
+ * after deleting any output it wrote. The request was validated where it was decoded (a
+ * ValidCompactRequest comes only from model/validate.ts), so nothing is checked again here.
  */
-export async function compact(req: CompactRequest, deps: CompactDeps): Promise<CompactResult> {
+export async function compact(req: ValidCompactRequest, deps: CompactDeps): Promise<CompactResult> {
   const started = performance.now();
-  const dims = validateRequest(req, deps.config.limits);
+  const dims = requestDimension(req);
   await ensureCodecs();
   const { memoryBoundBytes, targetPartBytes } = deps.config;
   const plan = chunkRuns(orderRuns(req), memoryBoundBytes, targetPartBytes);
@@ -93,7 +94,7 @@ interface ChunkResult {
 }
 
 async function mergeChunk(
-  req: CompactRequest,
+  req: ValidCompactRequest,
   dims: number,
   chunk: Chunk,
   runBudget: number,

@@ -10,6 +10,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { CompactdError } from '../model/errors.js';
+import {
+  DEFAULT_MAX_ANTICHAIN_ELEMENTS,
+  DEFAULT_MAX_DIMS,
+  DEFAULT_MAX_INPUTS,
+  DEFAULT_MAX_KEY_CHARS,
+  DEFAULT_MAX_PARTS,
+  DEFAULT_MEMORY_BOUND_BYTES,
+  DEFAULT_TARGET_PART_BYTES,
+} from '../model/defaults.js';
 import { MAX_PART_KEY_CHARS } from '../model/keys.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GiB, KiB, MiB, TiB } from '../model/util/sizes.js';
 import { separateValue } from './argv.js';
@@ -38,34 +47,27 @@ export const DEFAULT_HEURISTIC_MIN_PARTS = 8;
 export const DEFAULT_HEURISTIC_MIN_UPDATES = 1024;
 /** Materialize's compaction_minimum_timeout: long enough for a cold S3 read of a large batch. */
 export const DEFAULT_MINIMUM_TIMEOUT_SECONDS = 90;
-/** Materialize's compaction_memory_bound_bytes; the same as the engine's DEFAULT_MEMORY_BOUND_BYTES. */
-export const DEFAULT_MEMORY_BOUND_BYTES = 1 * GiB;
-/** Materialize's blob_target_size; the same as the engine's DEFAULT_TARGET_PART_BYTES. */
-export const DEFAULT_TARGET_PART_BYTES = 128 * MiB;
 /** pino's default: start, skip, finish and failure lines without per-part detail. */
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Kubernetes' default termination grace: in-flight work gets the time the orchestrator allows. */
 export const DEFAULT_GRACE_SECONDS = 30;
 export { DEFAULT_MAX_MESSAGE_BYTES };
-/** The same as the engine's DEFAULT_LIMITS.maxInputs: far above any spine merge, bounds planning work. */
-export const DEFAULT_MAX_INPUTS = 10_000;
-/** The same as the engine's DEFAULT_LIMITS.maxParts: bounds the plan's memory, not the data size. */
-export const DEFAULT_MAX_PARTS = 1_000_000;
-/** The same as the engine's DEFAULT_LIMITS.maxDims: partial orders beyond a handful of coordinates are not a real use. */
-export const DEFAULT_MAX_DIMS = 16;
+// Defaults the engine and the request validation apply too live in model/defaults.ts.
+export {
+  DEFAULT_MAX_ANTICHAIN_ELEMENTS,
+  DEFAULT_MAX_DIMS,
+  DEFAULT_MAX_INPUTS,
+  DEFAULT_MAX_KEY_CHARS,
+  DEFAULT_MAX_PARTS,
+  DEFAULT_MEMORY_BOUND_BYTES,
+  DEFAULT_TARGET_PART_BYTES,
+};
 /** Uncompressed parts are readable by every Arrow reader without registering codecs. */
 export const DEFAULT_COMPRESSION = 'none';
 /** The blob layer's own default budget: an outage longer than this is reported as UNAVAILABLE. */
 export const DEFAULT_BLOB_RETRY_SECONDS = 30;
-/**
- * Checking that a frontier is an antichain compares every pair of its elements: 1024 elements
- * cost about a million comparisons (milliseconds); real frontiers have a handful.
- */
-export const DEFAULT_MAX_ANTICHAIN_ELEMENTS = 1024;
 /** Off by default: one replica gains nothing from reconnects; scaled-out deployments set it (deploy/k8s). */
 export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 0;
-/** CONTRACT.md section 5 allows part keys of up to 512 characters; a deployment may allow fewer. */
-export const DEFAULT_MAX_KEY_CHARS = 512;
 
 /** One compaction per core keeps every core busy without time-slicing between compactions. */
 export function defaultWorkers(): number {

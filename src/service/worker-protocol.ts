@@ -3,7 +3,7 @@
  * plain structured-clonable data (bigints and Uint8Arrays included); errors travel as their kind,
  * message and determinacy because class instances do not survive the thread boundary.
  */
-import type { CompactRequest } from '../model/batch.js';
+import type { ValidCompactRequest } from '../model/validate.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
 import type { CompactResult, EngineConfig } from '../compact/types.js';
 import type { FaultSpec } from '../config/faults.js';
@@ -34,7 +34,7 @@ export type ToWorker =
   | {
       readonly type: 'compact';
       readonly id: number;
-      readonly req: CompactRequest;
+      readonly req: ValidCompactRequest;
       readonly config: EngineConfig;
       /** One Int32 the main thread sets to `abortCode(kind)` when it aborts the job (see workers.ts). */
       readonly abortFlag: SharedArrayBuffer;

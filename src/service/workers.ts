@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import type { CompactRequest } from '../model/batch.js';
+import type { ValidCompactRequest } from '../model/validate.js';
 import { CompactdError, shuttingDown } from '../model/errors.js';
 import type { CompactResult, EngineConfig, EngineLog } from '../compact/types.js';
 import type { FaultSpec } from '../config/faults.js';
@@ -119,7 +119,7 @@ export class WorkerPool {
    * with a CompactdError: the engine's, the signal's reason when aborted, or INTERNAL when the
    * worker died.
    */
-  run(req: CompactRequest, config: EngineConfig, opts: RunOptions = {}): Promise<CompactResult> {
+  run(req: ValidCompactRequest, config: EngineConfig, opts: RunOptions = {}): Promise<CompactResult> {
     if (this.closed) return Promise.reject(shuttingDown());
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(reasonOf(signal));

@@ -27,6 +27,7 @@ import {
   antichainFromProto,
   antichainToProto,
   compactRequestFromProto,
+  validCompactRequestFromProto,
   compactRequestToProto,
   compactResponseFromProto,
   compactResponseToProto,
@@ -35,10 +36,12 @@ import {
   serviceConfigFromProto,
   serviceConfigToProto,
   updateConfigRequestFromProto,
+  type RequestLimits,
   type ServiceConfig,
   type ServiceConfigUpdate,
+  type ValidCompactRequest,
 } from './convert.js';
-import { at, fail, show } from './paths.js';
+import { at, fail, show } from '../model/util/paths.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -385,10 +388,16 @@ export function messageToJson(type: string, obj: Record<string, unknown>): JsonO
 // ---------------------------------------------------------------------------------------------
 // Domain-level entry points.
 
-/** Parses a CompactRequest from JSON text or a parsed value; shape errors are `invalid`. */
+/** Parses a CompactRequest from JSON text or a parsed value to pass it on (see compactRequestFromProto). */
 export function compactRequestFromJson(input: unknown): CompactRequest {
   const m = messageFromJson('CompactRequest', parseJson(input, 'CompactRequest JSON'));
   return compactRequestFromProto(m as unknown as CompactRequest__Output);
+}
+
+/** Parses and validates a CompactRequest from JSON for the engine (see validCompactRequestFromProto). */
+export function validCompactRequestFromJson(input: unknown, limits?: RequestLimits): ValidCompactRequest {
+  const m = messageFromJson('CompactRequest', parseJson(input, 'CompactRequest JSON'));
+  return validCompactRequestFromProto(m as unknown as CompactRequest__Output, limits);
 }
 
 /** Renders a CompactRequest as canonical JSON. */

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryBlob } from '../../src/blob/memory.js';
-import { compact } from '../../src/compact/compact.js';
+import { validateAndCompact } from '../helpers/compact.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../../src/compact/types.js';
 import type { CompactRequest, HollowBatch, Run } from '../../src/model/batch.js';
 import type { Description } from '../../src/model/description.js';
@@ -162,7 +162,7 @@ describe('engine vs reference model', () => {
           expectedErr = (e as CompactdError).kind;
         }
 
-        const result = await compact(req, { blob, config }).then(
+        const result = await validateAndCompact(req, { blob, config }).then(
           (r) => r,
           (e: unknown) => e as CompactdError,
         );
@@ -263,7 +263,7 @@ describe('engine vs reference model', () => {
           const req: CompactRequest = { shardId: SHARD, desc: { ...desc, since: ac([5]) }, inputs: [{ desc, runs, len }], force: true, requestId: '' };
           const maxPart = Math.max(...runs.flatMap((r) => r.parts.map((p) => (p.kind === 'hollow' ? p.encodedSizeBytes : 0))));
           const memoryBoundBytes = 2 * target + budgetParts * maxPart;
-          const res = await compact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: target, memoryBoundBytes } });
+          const res = await validateAndCompact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: target, memoryBoundBytes } });
           if (res.stats.memoryViolations === 0) {
             expect(res.peakResidentBytes).toBeLessThanOrEqual(memoryBoundBytes - 2 * target);
           }
@@ -302,7 +302,7 @@ describe('engine vs reference model: frontiers of several elements', () => {
             force: true,
             requestId: '',
           };
-          const { output } = await compact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: 200, memoryBoundBytes: 4096 } });
+          const { output } = await validateAndCompact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: 200, memoryBoundBytes: 4096 } });
           expect((await readRows(blob, SHARD, output)).flat()).toEqual(consolidate(stored, since));
         },
       ),

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DEFAULT_ENGINE_CONFIG, DEFAULT_LIMITS } from '../../src/compact/types.js';
+import { DEFAULT_ENGINE_CONFIG } from '../../src/compact/types.js';
+import { DEFAULT_REQUEST_LIMITS as DEFAULT_LIMITS } from '../../src/model/validate.js';
 import { envName, readEnv } from '../../src/config/env.js';
 import {
   applyConfigUpdate,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Blob } from '../../src/blob/blob.js';
 import { openBlob } from '../../src/blob/url.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../../src/compact/types.js';
-import type { CompactRequest } from '../../src/model/batch.js';
+import { validateCompactRequest, type ValidCompactRequest } from '../../src/model/validate.js';
 import { CompactdError } from '../../src/model/errors.js';
 import { createRootLogger } from '../../src/obs/log.js';
 import { WorkerPool } from '../../src/service/workers.js';
@@ -36,14 +36,14 @@ async function keys(prefix: string): Promise<string[]> {
 }
 
 /** Two consecutive batches of `rows` updates each, with every key written twice (so some cancel). */
-async function request(rows: number): Promise<CompactRequest> {
+async function request(rows: number): Promise<ValidCompactRequest> {
   const a = Array.from({ length: rows }, (_, i) => upd(`k${String(i).padStart(8, '0')}`, 'v', 1, 1));
   const b = Array.from({ length: rows }, (_, i) => upd(`k${String(i).padStart(8, '0')}`, 'v', 2, i % 2 === 0 ? -1 : 1));
   const inputs = [
     await writeBatch(blob, SHARD, 1, desc1(0, 2, 0), [[consolidate(a, [])]]),
     await writeBatch(blob, SHARD, 1, desc1(2, 4, 0), [[consolidate(b, [])]]),
   ];
-  return { shardId: SHARD, desc: desc1(0, 4, 3), inputs, force: true, requestId: 'r' };
+  return validateCompactRequest({ shardId: SHARD, desc: desc1(0, 4, 3), inputs, force: true, requestId: 'r' });
 }
 
 
@@ -87,10 +87,10 @@ describe('WorkerPool', () => {
     const p = shared;
     {
       const req = await request(4);
-      const missing: CompactRequest = {
+      const missing = validateCompactRequest({
         ...req,
         inputs: [{ ...req.inputs[0], runs: [{ order: 'ordered', parts: [{ ...req.inputs[0].runs[0].parts[0], key: 'w0/gone' } as never] }] }, req.inputs[1]],
-      };
+      });
       const err = (await p.run(missing, DEFAULT_ENGINE_CONFIG).catch((e: unknown) => e)) as CompactdError;
       expect(err).toBeInstanceOf(CompactdError);
       expect(err.kind).toBe('not_found');
