@@ -20,8 +20,8 @@ import {
   DEFAULT_TARGET_PART_BYTES,
 } from '../model/defaults.js';
 import { MAX_PART_KEY_CHARS } from '../model/keys.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, GiB, KiB, MiB, TiB } from '../model/util/sizes.js';
-import { separateValue } from './argv.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, GiB, KiB } from '../model/util/sizes.js';
+import { parseByteSize, SIZE_SYNTAX, splitFlags, wantsHelp, type GivenFlag } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
 import type { ServiceConfig } from '../model/service-config.js';
@@ -186,8 +186,6 @@ const BY_FLAG = new Map(OPTIONS.map((o) => [o.flag, o]));
 /** The names of the RuntimeConfig fields, in proto order. */
 export const RUNTIME_KEYS = OPTIONS.filter((o) => o.runtime).map((o) => o.key as keyof RuntimeConfig);
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: KiB, mib: MiB, gib: GiB, tib: TiB };
-
 function expectation(spec: OptionSpec): string {
   const range = (lo: string) =>
     spec.max === undefined ? lo : `${lo.replace(/>= /, 'from ')} to ${spec.max}`;
@@ -195,7 +193,7 @@ function expectation(spec: OptionSpec): string {
     case 'integer':
       return `expected a whole number ${range(`>= ${spec.min ?? 0}`)}`;
     case 'size':
-      return `expected a size in bytes ${range(`>= ${spec.min ?? 0}`)} (a whole number, optionally with KiB, MiB or GiB)`;
+      return `expected a size in bytes ${range(`>= ${spec.min ?? 0}`)} (${SIZE_SYNTAX})`;
     case 'seconds':
       return `expected a number of seconds ${spec.exclusiveMin ? '>' : '>='} ${spec.min ?? 0}`;
     case 'boolean':
@@ -235,11 +233,8 @@ function parseText(source: string, spec: OptionSpec, raw: string): Value {
       return n;
     }
     case 'size': {
-      const m = /^(\d+)\s*([A-Za-z]*)$/.exec(text);
-      const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
-      if (!m || unit === undefined) throw bad(source, spec, raw);
-      const n = Number(m[1]) * unit;
-      if (!Number.isSafeInteger(n) || !inRange(spec, n)) throw bad(source, spec, raw);
+      const n = parseByteSize(text);
+      if (n === undefined || !inRange(spec, n)) throw bad(source, spec, raw);
       return n;
     }
     case 'seconds': {
@@ -295,45 +290,18 @@ function checkValue(source: string, spec: OptionSpec, value: unknown): Value {
   }
 }
 
-/** True when the command line asks for help. */
-export function wantsHelp(argv: readonly string[]): boolean {
-  return argv.includes('--help') || argv.includes('-h');
-}
+export { wantsHelp };
 
-/**
- * Splits `argv` into flag name and raw value. Accepted forms: `--name value`, `--name=value`,
- * and for booleans also a bare `--name` (true) and `--no-name` (false).
- */
-function parseArgv(argv: readonly string[]): Map<string, { source: string; raw: string }> {
-  const out = new Map<string, { source: string; raw: string }>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--') || arg === '--') {
-      throw new CompactdError('invalid', `unexpected argument ${JSON.stringify(arg)} (see --help)`);
-    }
-    const eq = arg.indexOf('=');
-    let name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    let raw: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
-    let spec = BY_FLAG.get(name);
-    if (!spec && name.startsWith('no-') && raw === undefined) {
-      const positive = BY_FLAG.get(name.slice(3));
-      if (positive?.type === 'boolean') {
-        spec = positive;
-        name = positive.flag;
-        raw = 'false';
-      }
-    }
-    if (!spec) throw new CompactdError('invalid', `unknown flag --${name} (see --help)`);
-    if (raw === undefined) {
-      const taken = separateValue(argv, i, spec.type === 'boolean');
-      if (taken.raw === undefined) throw new CompactdError('invalid', `--${name}: missing value (${expectation(spec)})`);
-      raw = taken.raw;
-      i = taken.last;
-    }
-    if (out.has(spec.flag)) throw new CompactdError('invalid', `--${spec.flag}: given more than once`);
-    out.set(spec.flag, { source: `--${spec.flag}`, raw });
-  }
-  return out;
+/** Splits `argv` into flag name and raw value by the one flag grammar (argv.ts). */
+function parseArgv(argv: readonly string[]): Map<string, GivenFlag> {
+  return splitFlags(argv, {
+    find: (name) => {
+      const spec = BY_FLAG.get(name);
+      return spec && { name: spec.flag, boolean: spec.type === 'boolean' };
+    },
+    hint: ' (see --help)',
+    missingValue: (name) => `--${name}: missing value (${expectation(BY_FLAG.get(name)!)})`,
+  });
 }
 
 /**
@@ -408,7 +376,8 @@ export function serveHelp(): string {
     'Usage: compactd serve [flags]',
     '',
     'Runs the compaction service. Every flag can also be set as an environment variable',
-    'COMPACTD_<NAME> (--queue-size is COMPACTD_QUEUE_SIZE); flags win. Sizes accept KiB, MiB, GiB.',
+    'COMPACTD_<NAME> (--queue-size is COMPACTD_QUEUE_SIZE); flags win.',
+    `Sizes: ${SIZE_SYNTAX}.`,
     '',
   ];
   const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 2;

@@ -99,6 +99,14 @@ describe('parseServeOptions', () => {
     expect(o.maxMessageBytes).toBe(1024 ** 3);
   });
 
+  it('takes TiB and says so in the help; refuses decimal units like every command', () => {
+    expect(parseServeOptions(['--memory-bound-bytes', '2TiB'], {}).memoryBoundBytes).toBe(2 * 1024 ** 4);
+    expect(errorOf(() => parseServeOptions(['--target-part-bytes', '2kb'], {})).message).toBe(
+      '--target-part-bytes: expected a size in bytes >= 1 (a whole number of bytes, optionally with KiB, MiB, GiB or TiB (kB, MB, GB are refused)), got "2kb"',
+    );
+    expect(serveHelp()).toContain('Sizes: a whole number of bytes, optionally with KiB, MiB, GiB or TiB (kB, MB, GB are refused).');
+  });
+
   it('parses any whole size with any unit (property)', () => {
     const units: [string, number][] = [['', 1], ['B', 1], ['KiB', 1024], ['MiB', 1024 ** 2], ['GiB', 1024 ** 3]];
     fc.assert(
