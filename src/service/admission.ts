@@ -159,7 +159,8 @@ export class Admission {
 
   private take(enqueuedAt: number, waited: boolean): AdmissionPermit {
     this.running++;
-    const queuedSeconds = Math.max(0, (this.now() - enqueuedAt) / 1000);
+    // A request that never queued waited no time at all, not the instant between two clock reads.
+    const queuedSeconds = waited ? Math.max(0, (this.now() - enqueuedAt) / 1000) : 0;
     this.metrics?.queuedSeconds.observe(queuedSeconds);
     this.updateGauges();
     let released = false;

@@ -209,7 +209,9 @@ describe('engine vs reference model', () => {
         expect(stats.outputUpdates).toBe(all.length);
         expect(stats.inputUpdates).toBe(stored.length);
         expect(stats.outputRuns).toBe(output.runs.length);
-        expect(output.runs.length).toBeLessThanOrEqual(Math.max(stats.chunks, 0));
+        // One output run per chunk that kept any update: never more runs than chunks, at least one when output is non-empty.
+        expect(output.runs.length).toBeLessThanOrEqual(stats.chunks);
+        if (output.len > 0) expect(output.runs.length).toBeGreaterThanOrEqual(1);
         expect(all.reduce((a, u) => a + u.d, 0n)).toBe(stored.reduce((a, u) => a + u.d, 0n));
 
         let outBytes = 0;
@@ -236,6 +238,8 @@ describe('engine vs reference model', () => {
   });
 
   it('keeps the input parts it holds within the run budget when no violation is counted', async () => {
+    // The bound is asserted only for compactions without a violation: count them, so the case is known to occur.
+    let withinBudget = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 2, max: 12 }),
@@ -265,6 +269,7 @@ describe('engine vs reference model', () => {
           const memoryBoundBytes = 2 * target + budgetParts * maxPart;
           const res = await validateAndCompact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: target, memoryBoundBytes } });
           if (res.stats.memoryViolations === 0) {
+            withinBudget++;
             expect(res.peakResidentBytes).toBeLessThanOrEqual(memoryBoundBytes - 2 * target);
           }
           expect(res.peakResidentBytes).toBeGreaterThan(0);
@@ -278,6 +283,7 @@ describe('engine vs reference model', () => {
       ),
       { numRuns: 40 },
     );
+    expect(withinBudget).toBeGreaterThan(0);
   });
 });
 

@@ -65,16 +65,21 @@ describe('request size and heuristics', () => {
     expect(shouldCompact(false, { ...small, updates: 1024 }, cfg)).toBe(true);
   });
 
-  it('compacts exactly when some threshold is reached (property)', () => {
+  it('compacts from each threshold on and never below all of them (property)', () => {
     fc.assert(
       fc.property(
-        fc.record({ inputs: fc.nat(20), parts: fc.nat(20), updates: fc.nat(3000), bytes: fc.constant(0) }),
-        fc.record({ heuristicMinInputs: fc.nat(20), heuristicMinParts: fc.nat(20), heuristicMinUpdates: fc.nat(3000) }),
-        fc.boolean(),
-        (size, th, force) => {
+        fc.record({ heuristicMinInputs: fc.integer({ min: 1, max: 20 }), heuristicMinParts: fc.integer({ min: 1, max: 20 }), heuristicMinUpdates: fc.integer({ min: 1, max: 3000 }) }),
+        fc.constantFrom('inputs', 'parts', 'updates'),
+        fc.nat(5),
+        (th, which, extra) => {
           const cfg = liveConfig(th).get();
-          const expected = force || size.inputs >= th.heuristicMinInputs || size.parts >= th.heuristicMinParts || size.updates >= th.heuristicMinUpdates;
-          expect(shouldCompact(force, size, cfg)).toBe(expected);
+          // Just below every threshold: skipped, unless forced.
+          const below = { inputs: th.heuristicMinInputs - 1, parts: th.heuristicMinParts - 1, updates: th.heuristicMinUpdates - 1, bytes: 0 };
+          expect(shouldCompact(false, below, cfg)).toBe(false);
+          expect(shouldCompact(true, below, cfg)).toBe(true);
+          // One count at (or past) its threshold is enough.
+          const at = { inputs: th.heuristicMinInputs, parts: th.heuristicMinParts, updates: th.heuristicMinUpdates }[which];
+          expect(shouldCompact(false, { ...below, [which]: at + extra }, cfg)).toBe(true);
         },
       ),
       { numRuns: 100 },
