@@ -97,6 +97,8 @@ export class CompactorClient {
 
   constructor(opts: CompactorClientOptions | string) {
     const o: CompactorClientOptions = typeof opts === 'string' ? { address: opts } : opts;
+    // loadPackageDefinition returns an untyped GrpcObject; src/gen/compactd.ts is the typed view of
+    // exactly this package (generated with the same loader options), the cast proto-loader documents.
     const proto = loadPackageDefinition(loadCompactdPackage().packageDefinition) as unknown as ProtoGrpcType;
     const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const channelOptions: ChannelOptions = {

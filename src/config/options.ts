@@ -311,7 +311,7 @@ function parseArgv(argv: readonly string[]): Map<string, GivenFlag> {
  */
 export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}): ServeOptions {
   const flags = parseArgv(argv);
-  const out: Record<string, Value> = {};
+  const out: Partial<Record<keyof ServeOptions, Value>> = {};
   for (const spec of OPTIONS) {
     const given = flags.get(spec.flag);
     const envVar = envName(spec.flag);
@@ -322,8 +322,10 @@ export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}
   }
   // The default concurrency follows the worker count actually configured, not the core count.
   if (!flags.has('concurrency-limit') && !env[envName('concurrency-limit')]) out.concurrencyLimit = out.workers;
-  checkCombinations(out as unknown as ServeOptions);
-  return Object.freeze(out) as unknown as ServeOptions;
+  // Every option of OPTIONS was set above, each checked against its spec's type.
+  const options = out as ServeOptions;
+  checkCombinations(options);
+  return Object.freeze(options);
 }
 
 /** Options that only make sense together. */
@@ -338,9 +340,9 @@ function checkCombinations(o: ServeOptions): void {
 
 /** The RuntimeConfig subset of serve options. */
 export function runtimeConfigOf(opts: RuntimeConfig): RuntimeConfig {
-  const out: Record<string, Value> = {};
+  const out: Partial<Record<keyof RuntimeConfig, Value>> = {};
   for (const key of RUNTIME_KEYS) out[key] = opts[key];
-  return Object.freeze(out) as unknown as RuntimeConfig;
+  return Object.freeze(out as RuntimeConfig);
 }
 
 /** The snake_case name of a runtime field as it appears in the Admin API: `queueSize` -> `queue_size`. */
@@ -355,14 +357,14 @@ export function protoFieldName(key: keyof RuntimeConfig): string {
  * on error nothing is applied. Returns a new frozen object.
  */
 export function applyConfigUpdate(current: RuntimeConfig, patch: Partial<Record<keyof RuntimeConfig, unknown>>): RuntimeConfig {
-  const out: Record<string, Value> = { ...current };
+  const out: Partial<Record<keyof RuntimeConfig, Value>> = { ...current };
   for (const key of RUNTIME_KEYS) {
     const value = patch[key];
     if (value === undefined) continue;
     const spec = OPTIONS.find((o) => o.key === key)!;
     out[key] = checkValue(protoFieldName(key), spec, value);
   }
-  return Object.freeze(out) as unknown as RuntimeConfig;
+  return Object.freeze(out as RuntimeConfig);
 }
 
 function defaultText(spec: OptionSpec): string {

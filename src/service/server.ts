@@ -86,6 +86,8 @@ export class CompactdServer {
       ...(options.maxConnectionAgeSeconds > 0 ? { 'grpc.max_connection_age_ms': Math.round(options.maxConnectionAgeSeconds * 1000) } : {}),
     });
     const pkg = loadCompactdPackage();
+    // loadPackageDefinition returns an untyped GrpcObject; src/gen/compactd.ts is the typed view of
+    // exactly this package (generated with the same loader options), the cast proto-loader documents.
     const proto = loadPackageDefinition(pkg.packageDefinition) as unknown as ProtoGrpcType;
     this.grpc.addService(
       proto.compactd.v1.Compactor.service as ServiceDefinition,

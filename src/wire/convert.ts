@@ -60,6 +60,7 @@ import type { ServiceConfig__Output } from '../gen/compactd/v1/ServiceConfig.js'
 import type { Timestamp__Output } from '../gen/compactd/v1/Timestamp.js';
 import type { UpdateConfigRequest__Output } from '../gen/compactd/v1/UpdateConfigRequest.js';
 import { at, fail, show } from '../model/util/paths.js';
+import { jsonName, MESSAGES } from './schema.js';
 import type { ServiceConfig } from '../model/service-config.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ function toBuffer(u: Uint8Array): Buffer {
 // Timestamps, antichains, descriptions.
 
 /** Decodes a Timestamp: at least one coordinate, each a u64. */
-export function timestampFromProto(msg: Timestamp__Output | null | undefined, path = ''): Timestamp {
+export function timestampFromProto(msg: unknown, path = ''): Timestamp {
   const m = message(msg, path);
   const coordsPath = at(path, 'coords');
   const coords = list(m.coords, coordsPath);
@@ -187,7 +188,7 @@ export function timestampToProto(t: Timestamp): Timestamp__Output {
 }
 
 /** Reads the shape of an Antichain: a list of timestamps, as given. */
-function antichainShape(msg: Antichain__Output | null | undefined, path: string): Antichain {
+function antichainShape(msg: unknown, path: string): Antichain {
   const m = message(msg, path);
   const elemsPath = at(path, 'elements');
   return list(m.elements, elemsPath).map((e, i) => timestampFromProto(e as Timestamp__Output, `${elemsPath}[${i}]`));
@@ -197,7 +198,7 @@ function antichainShape(msg: Antichain__Output | null | undefined, path: string)
  * Decodes an Antichain on its own (a frontier given on the command line): timestamps of one
  * dimension, mutually incomparable, in normal form (model/validate.ts validateAntichain).
  */
-export function antichainFromProto(msg: Antichain__Output | null | undefined, path = ''): Antichain {
+export function antichainFromProto(msg: unknown, path = ''): Antichain {
   return validateAntichain(antichainShape(msg, path), path);
 }
 
@@ -207,7 +208,7 @@ export function antichainToProto(a: Antichain): Antichain__Output {
 }
 
 /** Reads the shape of a Description: lower, upper and since must all be present. */
-function descriptionShape(msg: Description__Output | null | undefined, path: string): Description {
+function descriptionShape(msg: unknown, path: string): Description {
   const m = message(msg, path);
   const lower = antichainShape(m.lower as Antichain__Output, at(path, 'lower'));
   const upper = antichainShape(m.upper as Antichain__Output, at(path, 'upper'));
@@ -216,7 +217,7 @@ function descriptionShape(msg: Description__Output | null | undefined, path: str
 }
 
 /** Decodes a Description and validates it (model/validate.ts validateDescription). */
-export function descriptionFromProto(msg: Description__Output | null | undefined, path = ''): Description {
+export function descriptionFromProto(msg: unknown, path = ''): Description {
   return validateDescription(descriptionShape(msg, path), path);
 }
 
@@ -246,7 +247,7 @@ function hollowPartFromProto(msg: unknown, path: string): HollowPart {
 }
 
 /** Reads the shape of a Part: exactly one of `hollow` or `inline`. */
-function partFromProto(msg: Part__Output | null | undefined, path = ''): Part {
+function partFromProto(msg: unknown, path = ''): Part {
   const m = message(msg, path);
   // Presence decides, not the virtual `kind` field: JSON input has no such field.
   const hasHollow = present(m.hollow);
@@ -286,7 +287,7 @@ const RUN_ORDERS: Record<string, RunOrder> = {
 };
 
 /** Reads a Run; an unknown order value is invalid rather than read as ordered. */
-function runFromProto(msg: Run__Output | null | undefined, path = ''): Run {
+function runFromProto(msg: unknown, path = ''): Run {
   const m = message(msg, path);
   const partsPath = at(path, 'parts');
   const parts = list(m.parts, partsPath).map((p, i) => partFromProto(p as Part__Output, `${partsPath}[${i}]`));
@@ -303,7 +304,7 @@ export function runToProto(r: Run): Run__Output {
 }
 
 /** Reads the shape of a HollowBatch: desc required, len a count that fits a JS number. */
-function hollowBatchShape(msg: HollowBatch__Output | null | undefined, path: string): HollowBatch {
+function hollowBatchShape(msg: unknown, path: string): HollowBatch {
   const m = message(msg, path);
   const desc = descriptionShape(m.desc as Description__Output, at(path, 'desc'));
   const runsPath = at(path, 'runs');
@@ -313,7 +314,7 @@ function hollowBatchShape(msg: HollowBatch__Output | null | undefined, path: str
 }
 
 /** Decodes a HollowBatch and validates it (model/validate.ts validateHollowBatch). */
-export function hollowBatchFromProto(msg: HollowBatch__Output | null | undefined, path = ''): HollowBatch {
+export function hollowBatchFromProto(msg: unknown, path = ''): HollowBatch {
   return validateHollowBatch(hollowBatchShape(msg, path), path);
 }
 
@@ -325,7 +326,7 @@ export function hollowBatchToProto(b: HollowBatch): HollowBatch__Output {
 // ---------------------------------------------------------------------------------------------
 // Requests and responses.
 
-function compactRequestShape(msg: CompactRequest__Output | null | undefined): CompactRequest {
+function compactRequestShape(msg: unknown): CompactRequest {
   const m = message(msg, '');
   const shardId = str(m.shard_id ?? '', 'shardId');
   const desc = descriptionShape(m.desc as Description__Output, 'desc');
@@ -341,7 +342,7 @@ function compactRequestShape(msg: CompactRequest__Output | null | undefined): Co
  * here; the engine takes the result as it is.
  */
 export function validCompactRequestFromProto(
-  msg: CompactRequest__Output | null | undefined,
+  msg: unknown,
   limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
 ): ValidCompactRequest {
   return validateCompactRequest(compactRequestShape(msg), limits);
@@ -351,7 +352,7 @@ export function validCompactRequestFromProto(
  * Reads a CompactRequest to pass it on (a client, a round trip): its shape and its fields' rules
  * (model/validate.ts checkCompactRequestFields), not the request-wide ones the service applies.
  */
-export function compactRequestFromProto(msg: CompactRequest__Output | null | undefined): CompactRequest {
+export function compactRequestFromProto(msg: unknown): CompactRequest {
   return checkCompactRequestFields(compactRequestShape(msg));
 }
 
@@ -367,7 +368,7 @@ export function compactRequestToProto(r: CompactRequest): CompactRequest__Output
 }
 
 /** Decodes CompactStats; an absent message reads as all zeros. */
-export function compactStatsFromProto(msg: CompactStats__Output | null | undefined, path = ''): CompactStats {
+export function compactStatsFromProto(msg: unknown, path = ''): CompactStats {
   if (!present(msg)) return emptyStats();
   const m = message(msg, path);
   const c = (name: string, json: string) => count(m[name] ?? '0', at(path, json));
@@ -406,7 +407,7 @@ export function compactStatsToProto(s: CompactStats): CompactStats__Output {
 const OUTCOMES: Record<string, CompactOutcome> = { COMPACTED: 'compacted', SKIPPED: 'skipped', 1: 'compacted', 2: 'skipped' };
 
 /** Decodes a CompactResponse: a known outcome, and an output batch when compacted. */
-export function compactResponseFromProto(msg: CompactResponse__Output | null | undefined): CompactResponse {
+export function compactResponseFromProto(msg: unknown): CompactResponse {
   const m = message(msg, '');
   const raw = m.outcome;
   const outcome = typeof raw === 'string' || typeof raw === 'number' ? OUTCOMES[raw] : undefined;
@@ -433,7 +434,7 @@ export function compactResponseToProto(r: CompactResponse): CompactResponse__Out
  * part keys of at most `maxKeyChars` (ownership is the service's authorization, not a shape rule).
  */
 export function deletePartsRequestFromProto(
-  msg: DeletePartsRequest__Output | null | undefined,
+  msg: unknown,
   maxKeyChars = DEFAULT_MAX_KEY_CHARS,
 ): DeletePartsRequest {
   const m = message(msg, '');
@@ -448,7 +449,7 @@ export function deletePartsRequestToProto(r: DeletePartsRequest): DeletePartsReq
 }
 
 /** Decodes a DeletePartsResponse. */
-export function deletePartsResponseFromProto(msg: DeletePartsResponse__Output | null | undefined): DeletePartsResponse {
+export function deletePartsResponseFromProto(msg: unknown): DeletePartsResponse {
   const m = message(msg, '');
   return { deleted: u32(m.deleted ?? 0, 'deleted'), missing: u32(m.missing ?? 0, 'missing') };
 }
@@ -464,18 +465,15 @@ interface ConfigField {
   readonly kind: 'bool' | 'u32' | 'u64' | 'double';
 }
 
-// One table drives ServiceConfig and UpdateConfigRequest so the two cannot drift apart.
-const CONFIG_FIELDS: readonly ConfigField[] = [
-  { proto: 'enabled', key: 'enabled', kind: 'bool' },
-  { proto: 'queue_size', key: 'queueSize', kind: 'u32' },
-  { proto: 'concurrency_limit', key: 'concurrencyLimit', kind: 'u32' },
-  { proto: 'heuristic_min_inputs', key: 'heuristicMinInputs', kind: 'u32' },
-  { proto: 'heuristic_min_parts', key: 'heuristicMinParts', kind: 'u32' },
-  { proto: 'heuristic_min_updates', key: 'heuristicMinUpdates', kind: 'u64' },
-  { proto: 'minimum_timeout_seconds', key: 'minimumTimeoutSeconds', kind: 'double' },
-  { proto: 'memory_bound_bytes', key: 'memoryBoundBytes', kind: 'u64' },
-  { proto: 'target_part_bytes', key: 'targetPartBytes', kind: 'u64' },
-];
+const CONFIG_KINDS: Readonly<Record<string, ConfigField['kind']>> = { bool: 'bool', u32: 'u32', u64: 'u64', double: 'double' };
+
+// The fields of ServiceConfig as the .proto declares them (schema.ts); UpdateConfigRequest has
+// the same fields with presence. The model's key of each is its JSON name.
+const CONFIG_FIELDS: readonly ConfigField[] = MESSAGES.ServiceConfig.map((f) => {
+  const kind = typeof f.type === 'string' ? CONFIG_KINDS[f.type] : undefined;
+  if (kind === undefined) throw internal(`ServiceConfig.${f.name}: no mapping for its type`);
+  return { proto: f.name as keyof ServiceConfig__Output, key: jsonName(f.name) as keyof ServiceConfig, kind };
+});
 
 function configValue(f: ConfigField, v: unknown): boolean | number {
   switch (f.kind) {
@@ -495,25 +493,26 @@ function configValueToProto(f: ConfigField, v: boolean | number): boolean | numb
 }
 
 /** Decodes a ServiceConfig (shape only: ranges such as concurrency >= 1 are the config layer's). */
-export function serviceConfigFromProto(msg: ServiceConfig__Output | null | undefined): ServiceConfig {
+export function serviceConfigFromProto(msg: unknown): ServiceConfig {
   const m = message(msg, '');
-  const out: Record<string, boolean | number> = {};
+  const out: Partial<Record<keyof ServiceConfig, boolean | number>> = {};
   for (const f of CONFIG_FIELDS) {
     const v = m[f.proto] ?? (f.kind === 'bool' ? false : f.kind === 'u64' ? '0' : 0);
     out[f.key] = configValue(f, v);
   }
-  return out as unknown as ServiceConfig;
+  // Every field of the .proto's ServiceConfig was set above; the model interface has the same keys.
+  return out as ServiceConfig;
 }
 
 /** Encodes a ServiceConfig. */
 export function serviceConfigToProto(c: ServiceConfig): ServiceConfig__Output {
-  const out: Record<string, boolean | number | string> = {};
+  const out: Partial<Record<keyof ServiceConfig__Output, boolean | number | string>> = {};
   for (const f of CONFIG_FIELDS) out[f.proto] = configValueToProto(f, c[f.key]);
-  return out as unknown as ServiceConfig__Output;
+  return out as ServiceConfig__Output;
 }
 
 /** Decodes an UpdateConfigRequest into the fields it sets; absent fields are left out. */
-export function updateConfigRequestFromProto(msg: UpdateConfigRequest__Output | null | undefined): ServiceConfigUpdate {
+export function updateConfigRequestFromProto(msg: unknown): ServiceConfigUpdate {
   const m = message(msg, '');
   const out: Record<string, boolean | number> = {};
   for (const f of CONFIG_FIELDS) if (present(m[f.proto])) out[f.key] = configValue(f, m[f.proto]);
@@ -522,12 +521,13 @@ export function updateConfigRequestFromProto(msg: UpdateConfigRequest__Output | 
 
 /** Encodes an UpdateConfigRequest with only the given fields set. */
 export function updateConfigRequestToProto(u: ServiceConfigUpdate): UpdateConfigRequest__Output {
-  const out: Record<string, boolean | number | string> = {};
+  const out: Partial<Record<keyof UpdateConfigRequest__Output, unknown>> = {};
   for (const f of CONFIG_FIELDS) {
     const v = u[f.key];
     if (v === undefined) continue;
     out[f.proto] = configValueToProto(f, v);
-    out[`_${f.proto}`] = f.proto;
+    // The loader's virtual field that says which optional field is present.
+    out[`_${f.proto}` as keyof UpdateConfigRequest__Output] = f.proto;
   }
-  return out as unknown as UpdateConfigRequest__Output;
+  return out as UpdateConfigRequest__Output;
 }
