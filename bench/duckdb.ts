@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { MemoryBlob } from '../src/blob/memory.js';
 import { compact } from '../src/compact/compact.js';
+import { validateCompactRequest } from '../src/model/validate.js';
 import type { EngineConfig } from '../src/compact/types.js';
 import { ensureCodecs } from '../src/part/codecs.js';
 import { mergeInMemory } from '../src/compact/in-memory.js';
@@ -154,7 +155,7 @@ export async function duckdbSection(opts: DuckdbSectionOptions): Promise<Section
         },
         {
           run: async () => {
-            const res = await compact(input.req, { blob, config: opts.config });
+            const res = await compact(validateCompactRequest(input.req), { blob, config: opts.config });
             engineOut = outputKeys(input.req.shardId, res.output);
             engineRows = res.stats.outputUpdates;
             engineDiffSum = 0n;

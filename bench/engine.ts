@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { Blob } from '../src/blob/blob.js';
 import { openBlob } from '../src/blob/url.js';
 import { compact } from '../src/compact/compact.js';
+import { validateCompactRequest } from '../src/model/validate.js';
 import type { EngineConfig } from '../src/compact/types.js';
 import { ensureCodecs } from '../src/part/codecs.js';
 import { copyPipeline } from './copy.js';
@@ -55,7 +56,7 @@ export async function engineSection(opts: EngineSectionOptions): Promise<Section
       [
         {
           run: async () => {
-            const res = await compact(input.req, { blob: store.blob, config: opts.config });
+            const res = await compact(validateCompactRequest(input.req), { blob: store.blob, config: opts.config });
             engineOut = outputKeys(input.req.shardId, res.output);
             outputUpdates = res.stats.outputUpdates;
           },

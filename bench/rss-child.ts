@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { openBlob } from '../src/blob/url.js';
 import { compact } from '../src/compact/compact.js';
+import { validateCompactRequest } from '../src/model/validate.js';
 import { DEFAULT_ENGINE_CONFIG } from '../src/compact/types.js';
 import { ensureCodecs } from '../src/part/codecs.js';
 import { compactRequestFromJson } from '../src/wire/json.js';
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   const timer = setInterval(sample, SAMPLE_MS);
   let result: Awaited<ReturnType<typeof compact>> | undefined;
   const time = await timeOnce(async () => {
-    result = await compact(req, { blob, config });
+    result = await compact(validateCompactRequest(req), { blob, config });
   });
   clearInterval(timer);
   sample();

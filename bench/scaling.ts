@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { MemoryBlob } from '../src/blob/memory.js';
 import { compact } from '../src/compact/compact.js';
+import { validateCompactRequest } from '../src/model/validate.js';
 import type { EngineConfig } from '../src/compact/types.js';
 import { ensureCodecs } from '../src/part/codecs.js';
 import { compactRequestToJson } from '../src/wire/json.js';
@@ -74,7 +75,7 @@ async function enginePoint(spec: DataSpec, config: EngineConfig, inputPartBytes:
   const time = await measure(
     {
       run: async () => {
-        out = outputKeys(input.req.shardId, (await compact(input.req, { blob, config })).output);
+        out = outputKeys(input.req.shardId, (await compact(validateCompactRequest(input.req), { blob, config })).output);
       },
       after: () => deleteAll(blob, out),
     },

@@ -15,6 +15,7 @@ import type { Blob } from '../src/blob/blob.js';
 import { openBlob } from '../src/blob/url.js';
 import { CompactorClient } from '../src/client/compactor-client.js';
 import { compact } from '../src/compact/compact.js';
+import { validateCompactRequest } from '../src/model/validate.js';
 import type { EngineConfig } from '../src/compact/types.js';
 import type { CompactRequest } from '../src/model/batch.js';
 import { parseServeOptions } from '../src/config/options.js';
@@ -91,7 +92,7 @@ async function engineLatency(blob: Blob, input: BenchInput, reps: RepOptions, co
   const ms: number[] = [];
   for (let i = 0; i < reps.warmup + reps.reps; i++) {
     const t0 = performance.now();
-    const res = await compact(input.req, { blob, config });
+    const res = await compact(validateCompactRequest(input.req), { blob, config });
     if (i >= reps.warmup) ms.push(performance.now() - t0);
     await deleteAll(blob, outputKeys(input.req.shardId, res.output));
   }

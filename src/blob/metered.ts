@@ -18,6 +18,8 @@ export class MeteredBlob implements Blob {
   constructor(
     private readonly inner: Blob,
     private readonly observer: BlobObserver,
+    /** Clock in ms (a test passes its own to pin the durations reported). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Metrics must never change an operation's outcome: an observer failure is dropped. */
@@ -30,13 +32,13 @@ export class MeteredBlob implements Blob {
   }
 
   private async timed<T>(op: BlobOp, run: () => Promise<T>, bytes: (result: T) => number): Promise<T> {
-    const start = performance.now();
+    const start = this.now();
     try {
       const result = await run();
-      this.observe(op, (performance.now() - start) / 1000, true, bytes(result));
+      this.observe(op, (this.now() - start) / 1000, true, bytes(result));
       return result;
     } catch (err) {
-      this.observe(op, (performance.now() - start) / 1000, false, 0);
+      this.observe(op, (this.now() - start) / 1000, false, 0);
       throw err;
     }
   }
@@ -67,7 +69,7 @@ export class MeteredBlob implements Blob {
     const it = this.inner.list(prefix, opts)[Symbol.asyncIterator]();
     try {
       for (;;) {
-        const start = performance.now();
+        const start = this.now();
         let step: IteratorResult<BlobMeta>;
         try {
           step = await it.next();
@@ -75,7 +77,7 @@ export class MeteredBlob implements Blob {
           outcome = 'failed';
           throw err;
         } finally {
-          seconds += (performance.now() - start) / 1000;
+          seconds += (this.now() - start) / 1000;
         }
         if (step.done) {
           outcome = 'ok';

@@ -87,6 +87,14 @@ export interface RetryOptions {
   readonly now?: () => number;
 }
 
+/**
+ * Whether a failure says for certain that the operation had no effect. Anything that is not a
+ * CompactdError (a bug, an unclassified SDK or fs error) may have happened.
+ */
+export function isDeterminate(err: unknown): boolean {
+  return err instanceof CompactdError && err.determinate;
+}
+
 /** The default retry predicate: transient store failures. */
 export function isUnavailable(err: unknown): boolean {
   return err instanceof CompactdError && err.kind === 'unavailable';
@@ -123,7 +131,7 @@ export class RetryState {
     this.attempts++;
     if (err instanceof CompactdError && err.kind === 'cancelled') throw this.withHistory(err);
     this.checkSignal(err);
-    const determinate = !(err instanceof CompactdError) || err.determinate;
+    const determinate = isDeterminate(err);
     const retryable = (this.opts.retryable ?? isUnavailable)(err);
     if (!retryable) throw this.withHistory(err);
     this.allDeterminate &&= determinate;
@@ -151,7 +159,8 @@ export class RetryState {
   checkSignal(cause?: unknown): void {
     const { signal } = this.opts;
     if (!signal?.aborted) return;
-    const determinate = !(cause instanceof CompactdError) || cause.determinate;
+    // No cause: the signal stopped the operation before its first attempt, so nothing happened.
+    const determinate = cause === undefined || isDeterminate(cause);
     throw this.withHistory(
       new CompactdError('cancelled', `${this.opts.what ? `${this.opts.what}: ` : ''}cancelled`, {
         cause: cause ?? signal.reason,

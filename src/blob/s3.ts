@@ -19,6 +19,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { CompactdError } from '../model/errors.js';
+import { mapLimit } from '../model/util/concurrency.js';
 import type { Blob, BlobMeta, BlobOptions } from './blob.js';
 import { retry, retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import { cancelled, checkKey, checkPrefix } from './util.js';
@@ -184,31 +185,25 @@ export class S3Blob implements Blob {
     // One part's final failure stops the others instead of letting them retry for the whole budget.
     const stop = new AbortController();
     const partSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-    let next = 0;
-    const worker = async () => {
-      while (next < count) {
-        const i = next++;
-        const Body = data.subarray(i * partSize, Math.min(data.length, (i + 1) * partSize));
-        const res = await this.call(`UploadPart ${Key} #${i + 1}`, partSignal, () =>
-          this.client.send(
-            new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body, ContentLength: Body.length }),
-            { abortSignal: partSignal },
-          ),
-        );
-        if (!res.ETag) throw new CompactdError('unavailable', `UploadPart ${Key} #${i + 1}: no ETag in the response`);
-        etags[i] = res.ETag;
-      }
+    const uploadPart = async (i: number) => {
+      const Body = data.subarray(i * partSize, Math.min(data.length, (i + 1) * partSize));
+      const res = await this.call(`UploadPart ${Key} #${i + 1}`, partSignal, () =>
+        this.client.send(
+          new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body, ContentLength: Body.length }),
+          { abortSignal: partSignal },
+        ),
+      );
+      if (!res.ETag) throw new CompactdError('unavailable', `UploadPart ${Key} #${i + 1}: no ETag in the response`);
+      etags[i] = res.ETag;
     };
     try {
-      const workers = Array.from({ length: Math.min(this.partConcurrency, count) }, () =>
-        worker().catch((err) => {
-          stop.abort();
-          throw err;
-        }),
-      );
-      const settled = await Promise.allSettled(workers);
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed) throw preferCause(settled, signal);
+      const indexes = Array.from({ length: count }, (_, i) => i);
+      try {
+        // The first failure is the original one: the stops it causes come after it.
+        await mapLimit(indexes, this.partConcurrency, uploadPart, { onFailure: () => stop.abort() });
+      } catch (err) {
+        throw signal?.aborted ? cancelled(signal) : err;
+      }
     } catch (err) {
       await this.abortUpload(Key, UploadId);
       // Nothing becomes visible before CompleteMultipartUpload: a failure up to here had no effect.
@@ -423,12 +418,14 @@ export function classifyS3Error(err: unknown, what: string, signal: AbortSignal 
   if (refusal !== undefined) {
     const where = bucket === undefined ? what : `${what} in bucket ${bucket}`;
     const cause = new Error(`${where}: ${name}${status === undefined ? '' : ` (${status})`}: ${message}`, { cause: err });
-    return new CompactdError('misconfigured', `blob store: ${refusal} (${name}${status === undefined ? '' : ` ${status}`})`, { cause });
+    // The store refused (or the SDK never sent) the request: it was not applied.
+    return new CompactdError('misconfigured', `blob store: ${refusal} (${name}${status === undefined ? '' : ` ${status}`})`, { cause, determinate: true });
   }
   if (status !== undefined && status >= 300) {
     if (status === 408 || status === 429) return unavailable(true, `${name} (${status})`);
     if (status >= 500) return unavailable(false, `${name} (${status})`);
-    return new CompactdError('internal', `${what}: store rejected the request: ${name} (${status})`, { cause: err });
+    // A 4xx is the store refusing the request: it was not applied.
+    return new CompactdError('internal', `${what}: store rejected the request: ${name} (${status})`, { cause: err, determinate: true });
   }
   // A bug (ours or the SDK's) is not an outage: retrying it would only delay the report.
   if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) {
@@ -445,11 +442,4 @@ export function classifyS3Error(err: unknown, what: string, signal: AbortSignal 
 function asDeterminate(err: unknown): unknown {
   if (!(err instanceof CompactdError) || err.determinate) return err;
   return new CompactdError(err.kind, err.message, { cause: err.cause ?? err, determinate: true });
-}
-
-/** The error to report from a set of part workers: the original failure, not the stops it caused. */
-function preferCause(settled: PromiseSettledResult<void>[], signal: AbortSignal | undefined): unknown {
-  const reasons = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason);
-  if (signal?.aborted) return cancelled(signal);
-  return reasons.find((r) => !(r instanceof CompactdError && r.kind === 'cancelled')) ?? reasons[0];
 }

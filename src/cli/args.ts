@@ -1,11 +1,11 @@
 /**
- * A small flag parser for the commands of `compactd`. Accepted forms: `--name value`,
- * `--name=value`, and for booleans a bare `--name` (true), `--name=true|false` and `--no-name`.
- * Unknown flags, flags given twice, missing values, bad values and stray arguments are errors
- * (CompactdError `invalid`, one line, pointing at `--help`).
+ * The flag tables of the commands of `compactd` other than serve, read by the one flag grammar
+ * (config/argv.ts): `--name value`, `--name=value`, and for booleans a bare `--name` (true),
+ * `--name=true|false` and `--no-name`. Unknown flags, flags given twice, missing values, bad
+ * values and stray arguments are errors (CompactdError `invalid`, one line, pointing at `--help`).
  */
 import { invalid } from '../model/errors.js';
-import { separateValue } from '../config/argv.js';
+import { parseByteSize, SIZE_SYNTAX, splitFlags, wantsHelp } from '../config/argv.js';
 
 export type FlagType = 'string' | 'boolean' | 'count' | 'bytes';
 
@@ -30,20 +30,6 @@ export interface ParsedFlags {
   readonly help: boolean;
 }
 
-const BYTE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  k: 1024,
-  kb: 1000,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1000 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1000 ** 3,
-  gib: 1024 ** 3,
-};
-
 function parseValue(spec: FlagSpec, raw: string, hint: string): FlagValue {
   const where = `--${spec.name}`;
   switch (spec.type) {
@@ -60,12 +46,8 @@ function parseValue(spec: FlagSpec, raw: string, hint: string): FlagValue {
       return Number(raw);
     }
     case 'bytes': {
-      const m = /^([0-9]+)\s*([A-Za-z]*)$/.exec(raw);
-      const unit = m ? BYTE_UNITS[m[2].toLowerCase()] : undefined;
-      const n = m && unit !== undefined ? Number(m[1]) * unit : NaN;
-      if (!Number.isSafeInteger(n)) {
-        throw invalid(`${where}: expected a byte size such as 1048576 or 128MiB, got ${JSON.stringify(raw)}${hint}`);
-      }
+      const n = parseByteSize(raw);
+      if (n === undefined) throw invalid(`${where}: expected a byte size such as 1048576 or 128MiB, got ${JSON.stringify(raw)}${hint}`);
       return n;
     }
   }
@@ -77,31 +59,18 @@ function parseValue(spec: FlagSpec, raw: string, hint: string): FlagValue {
  */
 export function parseFlags(argv: readonly string[], flags: readonly FlagSpec[], command: string): ParsedFlags {
   const hint = ` (see compactd ${command} --help)`;
-  if (argv.includes('--help') || argv.includes('-h')) return { values: new Map(), help: true };
+  if (wantsHelp(argv)) return { values: new Map(), help: true };
   const byName = new Map(flags.map((f) => [f.name, f]));
+  const given = splitFlags(argv, {
+    find: (name) => {
+      const spec = byName.get(name);
+      return spec && { name: spec.name, boolean: spec.type === 'boolean' };
+    },
+    hint,
+    missingValue: (name) => `--${name}: missing value${hint}`,
+  });
   const values = new Map<string, FlagValue>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--') || arg === '--') throw invalid(`unexpected argument ${JSON.stringify(arg)}${hint}`);
-    const eq = arg.indexOf('=');
-    let name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    let raw: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
-    let spec = byName.get(name);
-    if (!spec && raw === undefined && name.startsWith('no-') && byName.get(name.slice(3))?.type === 'boolean') {
-      spec = byName.get(name.slice(3))!;
-      name = spec.name;
-      raw = 'false';
-    }
-    if (!spec) throw invalid(`unknown flag --${name}${hint}`);
-    if (raw === undefined) {
-      const taken = separateValue(argv, i, spec.type === 'boolean');
-      if (taken.raw === undefined) throw invalid(`--${name}: missing value${hint}`);
-      raw = taken.raw;
-      i = taken.last;
-    }
-    if (values.has(spec.name)) throw invalid(`--${spec.name}: given more than once${hint}`);
-    values.set(spec.name, parseValue(spec, raw, hint));
-  }
+  for (const [name, g] of given) values.set(name, parseValue(byName.get(name)!, g.raw, hint));
   for (const f of flags) if (f.required && !values.has(f.name)) throw invalid(`--${f.name} is required${hint}`);
   return { values, help: false };
 }
@@ -120,5 +89,6 @@ export function formatHelp(command: string, summary: string, flags: readonly Fla
   rows.push(['--help', 'show this help']);
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
   for (const [l, r] of rows) lines.push(`  ${l.padEnd(width)}${r}`);
+  if (flags.some((f) => f.type === 'bytes')) lines.push('', `Sizes: ${SIZE_SYNTAX}.`);
   return `${lines.join('\n')}\n`;
 }

@@ -9,7 +9,7 @@ import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../compact/types.js';
 import { COMPRESSIONS, DEFAULT_BLOB, DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_PART_BYTES, type Compression } from '../config/options.js';
 import type { CompactResponse } from '../model/batch.js';
 import { invalid } from '../model/errors.js';
-import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson } from '../wire/json.js';
+import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson, validCompactRequestFromJson } from '../wire/json.js';
 import { flagCommand, readAll, write } from './command.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { BLOB_FLAG } from './shared.js';
@@ -40,10 +40,12 @@ export const compactCommand = flagCommand({
     const local = flags.get('local') === true;
     if (local === (endpoint !== undefined)) throw invalid('compact: give exactly one of --endpoint HOST:PORT or --local');
     const config = local ? engineConfig(flags) : undefined;
-    const req = compactRequestFromJson(parseJson(await readAll(io.stdin), 'standard input'));
+    const input = parseJson(await readAll(io.stdin), 'standard input');
 
     let res: CompactResponse;
     if (endpoint !== undefined) {
+      // The service validates the request against its own limits.
+      const req = compactRequestFromJson(input);
       const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
       try {
         res = await client.compact(req, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });
@@ -51,6 +53,7 @@ export const compactCommand = flagCommand({
         client.close();
       }
     } else {
+      const req = validCompactRequestFromJson(input);
       const blob = await openBlob(String(flags.get('blob') ?? DEFAULT_BLOB), { cwd: io.cwd });
       try {
         const { output, stats } = await compact(req, { blob, config: config! });

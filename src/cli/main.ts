@@ -6,7 +6,7 @@
 import { silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
-import { statusName } from '../service/status.js';
+import { statusName } from '../wire/status-codes.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
 import { compactCommand } from './compact.js';

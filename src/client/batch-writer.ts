@@ -19,11 +19,10 @@ import { partChecksumSync } from '../part/checksum.js';
 import { ensureCodecs } from '../part/codecs.js';
 import { encodePart } from '../part/encode.js';
 import { columnsFromUpdates } from '../part/rows.js';
-import { MAX_KEY_LOWER_BYTES } from '../wire/convert.js';
+import { MAX_KEY_LOWER_BYTES } from '../model/validate.js';
+import { ROW_OVERHEAD_BYTES } from '../model/util/sizes.js';
 import { DEFAULT_IN_FLIGHT, mapLimit } from './pool.js';
 
-/** Fixed per-row cost in the size estimate: Arrow offsets (2 x 4 bytes) plus the diff (8). */
-const ROW_OVERHEAD_BYTES = 16;
 
 export interface BatchWriterOptions {
   readonly blob: Blob;

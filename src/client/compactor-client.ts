@@ -12,7 +12,6 @@ import {
   credentials as grpcCredentials,
   loadPackageDefinition,
   Metadata,
-  status,
   type ChannelCredentials,
   type ChannelOptions,
   type ClientUnaryCall,
@@ -21,6 +20,7 @@ import {
 import { Buffer } from 'node:buffer';
 import type { CompactRequest, CompactResponse } from '../model/batch.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../model/util/sizes.js';
 import type { ProtoGrpcType } from '../gen/compactd.js';
 import type { AdminClient } from '../gen/compactd/v1/Admin.js';
 import type { CompactorClient as GeneratedCompactorClient } from '../gen/compactd/v1/Compactor.js';
@@ -37,37 +37,18 @@ import {
 } from '../wire/convert.js';
 import { loadCompactdPackage } from '../wire/load.js';
 import { explainCallError, parseEndpoint } from './transport.js';
+import { kindOfStatus } from '../wire/status-codes.js';
 
-/** The service's default message limit: requests with inline parts can be large. */
-const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Retries after the first attempt: rides out a rolling restart or a short burst of full queues. */
 const DEFAULT_RETRIES = 4;
 /** First backoff; doubled per retry up to the maximum, with full jitter. */
 const DEFAULT_BACKOFF_INITIAL_MS = 100;
 const DEFAULT_BACKOFF_MAX_MS = 5_000;
 
-/** Status codes worth another attempt: the service is there but cannot take the work right now. */
-const RETRYABLE = new Set<status>([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED]);
+/** Kinds worth another attempt: the service is there but cannot take the work right now. */
+const RETRYABLE: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['unavailable', 'exhausted']);
 
-/** gRPC status codes back to compactd error kinds (the inverse of the service's mapping). */
-const KINDS: Partial<Record<status, ErrorKind>> = {
-  [status.INVALID_ARGUMENT]: 'invalid',
-  [status.NOT_FOUND]: 'not_found',
-  [status.DATA_LOSS]: 'data_loss',
-  [status.OUT_OF_RANGE]: 'out_of_range',
-  [status.RESOURCE_EXHAUSTED]: 'exhausted',
-  [status.UNAVAILABLE]: 'unavailable',
-  [status.DEADLINE_EXCEEDED]: 'deadline',
-  [status.CANCELLED]: 'cancelled',
-  [status.PERMISSION_DENIED]: 'permission',
-  [status.UNAUTHENTICATED]: 'unauthenticated',
-  [status.FAILED_PRECONDITION]: 'misconfigured',
-};
-
-/** The compactd error kind of a gRPC status code; codes compactd never sends map to `internal`. */
-export function kindOfStatus(code: status): ErrorKind {
-  return KINDS[code] ?? 'internal';
-}
+export { kindOfStatus };
 
 export interface CompactorClientOptions {
   /**
@@ -137,6 +118,8 @@ export class CompactorClient {
     const o: CompactorClientOptions = { ...given, address: endpoint.target, ...(endpoint.tls && given.tls === undefined && given.credentials === undefined ? { tls: {} } : {}) };
     this.target = endpoint.target;
     this.usesTls = o.tls !== undefined || o.credentials !== undefined;
+    // loadPackageDefinition returns an untyped GrpcObject; src/gen/compactd.ts is the typed view of
+    // exactly this package (generated with the same loader options), the cast proto-loader documents.
     const proto = loadPackageDefinition(loadCompactdPackage().packageDefinition) as unknown as ProtoGrpcType;
     const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const channelOptions: ChannelOptions = {
@@ -215,9 +198,8 @@ export class CompactorClient {
       try {
         return await once(method, arg, this.metadata(), deadline, opts.signal);
       } catch (err) {
-        const code = ((err as CompactdError).cause as ServiceError | undefined)?.code;
-        if (code !== undefined) opts.onAttemptFailed?.(kindOfStatus(code));
-        if (attempt >= retries || code === undefined || !RETRYABLE.has(code)) throw await explain(err);
+        if (err instanceof CompactdError) opts.onAttemptFailed?.(err.kind);
+        if (attempt >= retries || !(err instanceof CompactdError) || !RETRYABLE.has(err.kind)) throw await explain(err);
         // Full jitter: spread retries of many writers instead of retrying in lockstep.
         const cap = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** attempt);
         const wait = Math.random() * cap;

@@ -44,6 +44,8 @@ type HealthClient = Client & {
   ): void;
 };
 
+// grpc-health-check ships its service definition and no client type: the definition is the one
+// grpc-js wants (it only lacks the nominal type), and the constructor it yields has the method above.
 const HealthClientCtor = makeGenericClientConstructor(healthService as unknown as ServiceDefinition, 'Health') as unknown as new (
   address: string,
   creds: ChannelCredentials,

@@ -3,12 +3,12 @@
  * columns when the part reaches its target size. Rows are appended by copying raw bytes and
  * 32-bit words: no per-row objects, no bigints.
  */
+import { ROW_OVERHEAD_BYTES } from '../model/util/sizes.js';
 import type { PartColumns } from '../part/columns.js';
 
 const INITIAL_ROWS = 1024;
 const INITIAL_BYTES = 64 * 1024;
 /** Per-row overhead in the encoded part: two i32 offsets and the i64 diff. */
-const ROW_OVERHEAD_BYTES = 16;
 
 export class OutputBuilder {
   private kData: Uint8Array = new Uint8Array(INITIAL_BYTES);

@@ -5,7 +5,7 @@
  * clean up after a compaction that did not return.
  */
 import type { Blob } from '../blob/blob.js';
-import type { CompactRequest, CompactStats, HollowBatch, Run } from '../model/batch.js';
+import type { CompactStats, HollowBatch, Run } from '../model/batch.js';
 import { emptyStats, partBytes } from '../model/batch.js';
 import { CompactdError, internal } from '../model/errors.js';
 import { newCompactionPrefix } from '../model/keys.js';
@@ -18,15 +18,16 @@ import { chunkRuns, orderRuns, type Chunk } from './plan.js';
 import { PartSink } from './sink.js';
 import { loadPart, type SourceContext } from './source.js';
 import type { CompactDeps, CompactResult, EngineLog } from './types.js';
-import { validateRequest } from './validate.js';
+import { requestDimension, type ValidCompactRequest } from '../model/validate.js';
 
 /**
  * Compacts `req` against `deps.blob`. Throws a CompactdError (kind per docs/contract.md, "Errors")
- * after deleting any output it wrote.
+ * after deleting any output it wrote. The request was validated where it was decoded (a
+ * ValidCompactRequest comes only from model/validate.ts), so nothing is checked again here.
  */
-export async function compact(req: CompactRequest, deps: CompactDeps): Promise<CompactResult> {
+export async function compact(req: ValidCompactRequest, deps: CompactDeps): Promise<CompactResult> {
   const started = performance.now();
-  const dims = validateRequest(req, deps.config.limits);
+  const dims = requestDimension(req);
   await ensureCodecs();
   const { memoryBoundBytes, targetPartBytes } = deps.config;
   const plan = chunkRuns(orderRuns(req), memoryBoundBytes, targetPartBytes);
@@ -41,7 +42,7 @@ export async function compact(req: CompactRequest, deps: CompactDeps): Promise<C
       desc: req.desc,
       prefix: newCompactionPrefix(),
       compression: deps.config.compression,
-      signal: deps.signal,
+      signal: deps.cancel?.signal,
     },
   );
   const stats: CompactStats = emptyStats();
@@ -78,7 +79,7 @@ export async function compact(req: CompactRequest, deps: CompactDeps): Promise<C
     stats.runSeconds = (performance.now() - started) / 1000;
     return { output, stats, peakResidentBytes: memory.peak };
   } catch (err) {
-    const error = failure(err, deps.signal);
+    const error = failure(err, deps.cancel?.signal);
     await cleanup(deps.blob, sink, log);
     throw error;
   }
@@ -93,7 +94,7 @@ interface ChunkResult {
 }
 
 async function mergeChunk(
-  req: CompactRequest,
+  req: ValidCompactRequest,
   dims: number,
   chunk: Chunk,
   runBudget: number,
@@ -104,7 +105,7 @@ async function mergeChunk(
   const target = deps.config.targetPartBytes;
   // What the chunk's runs are not charged is shared by prefetching and extra uploads.
   const pool = new BytePool(Math.max(0, runBudget - chunk.memoryBytes));
-  const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, maxDecodedBytes: deps.config.memoryBoundBytes, signal: deps.signal };
+  const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, maxDecodedBytes: deps.config.memoryBoundBytes, signal: deps.cancel?.signal };
   let bytesIn = 0;
   let diffSum = 0n;
   memory.startWindow();
@@ -137,7 +138,7 @@ async function mergeChunk(
       builder,
       targetPartBytes: target,
       flush: () => sink.write(builder.take()),
-      checkpoint: () => deps.signal?.throwIfAborted(),
+      checkpoint: () => deps.cancel?.check(),
     },
     dims,
     sinceMeet(req.desc.since, dims),

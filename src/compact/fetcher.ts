@@ -10,7 +10,8 @@ import type { BytePool, MemoryAccount } from './memory.js';
 import type { PlannedRun } from './plan.js';
 import type { LoadedPart } from './source.js';
 
-interface Slot {
+/** A part requested from the store and not yet taken by the merge, with what it was charged. */
+interface PendingFetch {
   readonly index: number;
   readonly charged: number;
   readonly prefetched: boolean;
@@ -23,7 +24,7 @@ export class PartFetcher {
   /** Next part index not yet requested, per run. */
   private readonly nextIndex: number[];
   /** The requested-but-not-taken part per run (at most one ahead). */
-  private readonly slots: (Slot | undefined)[];
+  private readonly slots: (PendingFetch | undefined)[];
   /**
    * Prefetch candidates: (run, part index) in ascending keyLower order. Entries go stale when
    * their part is requested on demand; stale ones are dropped when they reach the top.
@@ -131,11 +132,11 @@ export class PartFetcher {
     }
   }
 
-  private request(r: number, prefetched: boolean): Slot {
+  private request(r: number, prefetched: boolean): PendingFetch {
     const index = this.nextIndex[r]++;
     const charged = partBytes(this.runs[r].parts[index]);
     this.memory.charge(charged);
-    const slot: Slot = {
+    const slot: PendingFetch = {
       index,
       charged,
       prefetched,
@@ -152,7 +153,7 @@ export class PartFetcher {
     return slot;
   }
 
-  private consume(r: number, slot: Slot): LoadedPart {
+  private consume(r: number, slot: PendingFetch): LoadedPart {
     this.slots[r] = undefined;
     this.offer(r);
     // The run's next part is a candidate now: fetch it ahead if the budget allows.
@@ -173,7 +174,7 @@ export class PartFetcher {
     return v;
   }
 
-  private uncharge(slot: Slot): void {
+  private uncharge(slot: PendingFetch): void {
     this.memory.release(slot.charged);
     if (slot.prefetched) {
       this.prefetchedBytes -= slot.charged;

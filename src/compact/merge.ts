@@ -18,6 +18,8 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CompactdError, dataLoss } from '../model/errors.js';
+import { mapLimit } from '../model/util/concurrency.js';
+import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
 import type { PartColumns } from '../part/columns.js';
 import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/validate.js';
 import type { OutputBuilder } from './builder.js';
@@ -40,8 +42,6 @@ const TWO32 = 4294967296;
 /** |hi word| below this keeps a diff under 2^52, so a sum of two stays exact in a double. */
 const SAFE_HI = 0x100000;
 const SAFE_SUM = 2 ** 52;
-const I64_MIN = -(1n << 63n);
-const I64_MAX = (1n << 63n) - 1n;
 /** First parts fetched at once when a chunk starts: enough to hide store latency, few enough for S3. */
 const INITIAL_FETCHES = 16;
 
@@ -181,14 +181,9 @@ export class ChunkMerge {
   async run(): Promise<MergeResult> {
     // Every run needs its first part before the first row can be emitted: fetch them together.
     const ready = new Array<boolean>(this.cursors.length).fill(false);
-    let nextCursor = 0;
-    const loader = async () => {
-      while (nextCursor < this.cursors.length) {
-        const c = this.cursors[nextCursor++];
-        ready[c.run] = await this.load(c);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(INITIAL_FETCHES, this.cursors.length) }, loader));
+    await mapLimit(this.cursors, INITIAL_FETCHES, async (c) => {
+      ready[c.run] = await this.load(c);
+    });
     for (const c of this.cursors) if (ready[c.run]) this.push(c);
     while (this.heap.length > 0) {
       this.output.checkpoint();

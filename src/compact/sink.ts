@@ -16,7 +16,7 @@ import { encodePart } from '../part/encode.js';
 import { checkOrdered, compareRows } from '../part/validate.js';
 import { sumDiffs } from './source.js';
 import type { BytePool } from './memory.js';
-import { KEY_LOWER_MAX_BYTES } from './validate.js';
+import { MAX_KEY_LOWER_BYTES as KEY_LOWER_MAX_BYTES } from '../model/validate.js';
 import { copyRow } from '../part/rows.js';
 
 export interface SinkContext {

@@ -58,7 +58,8 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
 
   // Hashing runs in the thread pool while this thread decodes and checks the part. A checksum
   // mismatch wins over whatever decoding found: then the bytes are not the part's at all.
-  const expected = part.kind === 'hollow' ? part.checksum : '';
+  // The checksum rule takes hex digits in either case (model/validate.ts); the digest is lower case.
+  const expected = part.kind === 'hollow' ? part.checksum.toLowerCase() : '';
   const checksum = expected !== '' ? partChecksum(bytes) : undefined;
   let loaded: LoadedPart | undefined;
   let failure: unknown;

@@ -5,42 +5,22 @@
 import type { Blob } from '../blob/blob.js';
 import type { CompactStats, HollowBatch } from '../model/batch.js';
 import type { PartCompression } from '../model/compression.js';
+import { DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_PART_BYTES } from '../model/defaults.js';
+import type { Cancellation } from './cancel.js';
 
-/** Defaults follow Materialize persist (docs/design.md, "Defaults"). */
-export const DEFAULT_MEMORY_BOUND_BYTES = 1024 * 1024 * 1024; // compaction_memory_bound_bytes
-export const DEFAULT_TARGET_PART_BYTES = 128 * 1024 * 1024; // blob_target_size
-
-export interface EngineLimits {
-  /** Most input batches one request may name. */
-  readonly maxInputs: number;
-  /** Most parts across all inputs. */
-  readonly maxParts: number;
-  /** Most timestamp coordinates. */
-  readonly maxDims: number;
-  /** Most elements of one frontier: checking that a frontier is an antichain costs their square. */
-  readonly maxAntichainElements: number;
-}
-
-export const DEFAULT_LIMITS: EngineLimits = {
-  maxInputs: 10_000, // far above any spine merge; bounds planning work per request
-  maxParts: 1_000_000, // bounds the plan's memory, not the data size
-  maxDims: 16, // partial orders beyond a handful of coordinates are not a real use
-  maxAntichainElements: 1024, // real frontiers have a handful of elements; 1024^2 checks stay cheap
-};
+export { DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_PART_BYTES };
 
 export interface EngineConfig {
   readonly memoryBoundBytes: number;
   readonly targetPartBytes: number;
   /** Body compression for output parts. */
   readonly compression: PartCompression;
-  readonly limits: EngineLimits;
 }
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   memoryBoundBytes: DEFAULT_MEMORY_BOUND_BYTES,
   targetPartBytes: DEFAULT_TARGET_PART_BYTES,
   compression: 'none',
-  limits: DEFAULT_LIMITS,
 };
 
 /** Minimal logger the engine writes to (pino's child loggers satisfy it). */
@@ -53,8 +33,8 @@ export interface EngineLog {
 export interface CompactDeps {
   readonly blob: Blob;
   readonly config: EngineConfig;
-  /** Checked at part boundaries; once aborted, written outputs are deleted and `cancelled` thrown. */
-  readonly signal?: AbortSignal;
+  /** Checked at every merge step and upload; once cancelled, written outputs are deleted and its reason thrown. */
+  readonly cancel?: Cancellation;
   readonly log?: EngineLog;
 }
 

@@ -10,16 +10,23 @@
  */
 import { availableParallelism } from 'node:os';
 import { CompactdError } from '../model/errors.js';
+import {
+  DEFAULT_MAX_ANTICHAIN_ELEMENTS,
+  DEFAULT_MAX_DIMS,
+  DEFAULT_MAX_INPUTS,
+  DEFAULT_MAX_KEY_CHARS,
+  DEFAULT_MAX_PARTS,
+  DEFAULT_MEMORY_BOUND_BYTES,
+  DEFAULT_TARGET_PART_BYTES,
+} from '../model/defaults.js';
 import { MAX_PART_KEY_CHARS } from '../model/keys.js';
-import { separateValue } from './argv.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, GiB, KiB, MiB } from '../model/util/sizes.js';
+import { parseByteSize, SIZE_SYNTAX, splitFlags, wantsHelp, type GivenFlag } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
 import type { ServiceConfig } from '../model/service-config.js';
 import { PART_COMPRESSIONS, type PartCompression } from '../model/compression.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
 
 /** The conventional gRPC port; docs/contract.md, "Command line". */
 export const DEFAULT_PORT = 50051;
@@ -41,22 +48,21 @@ export const DEFAULT_HEURISTIC_MIN_PARTS = 8;
 export const DEFAULT_HEURISTIC_MIN_UPDATES = 1024;
 /** Materialize's compaction_minimum_timeout: long enough for a cold S3 read of a large batch. */
 export const DEFAULT_MINIMUM_TIMEOUT_SECONDS = 90;
-/** Materialize's compaction_memory_bound_bytes; the same as the engine's DEFAULT_MEMORY_BOUND_BYTES. */
-export const DEFAULT_MEMORY_BOUND_BYTES = 1 * GiB;
-/** Materialize's blob_target_size; the same as the engine's DEFAULT_TARGET_PART_BYTES. */
-export const DEFAULT_TARGET_PART_BYTES = 128 * MiB;
 /** pino's default: start, skip, finish and failure lines without per-part detail. */
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Kubernetes' default termination grace: in-flight work gets the time the orchestrator allows. */
 export const DEFAULT_GRACE_SECONDS = 30;
-/** gRPC's 4 MiB default is too small for requests that carry inline parts. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * MiB;
-/** The same as the engine's DEFAULT_LIMITS.maxInputs: far above any spine merge, bounds planning work. */
-export const DEFAULT_MAX_INPUTS = 10_000;
-/** The same as the engine's DEFAULT_LIMITS.maxParts: bounds the plan's memory, not the data size. */
-export const DEFAULT_MAX_PARTS = 1_000_000;
-/** The same as the engine's DEFAULT_LIMITS.maxDims: partial orders beyond a handful of coordinates are not a real use. */
-export const DEFAULT_MAX_DIMS = 16;
+export { DEFAULT_MAX_MESSAGE_BYTES };
+// Defaults the engine and the request validation apply too live in model/defaults.ts.
+export {
+  DEFAULT_MAX_ANTICHAIN_ELEMENTS,
+  DEFAULT_MAX_DIMS,
+  DEFAULT_MAX_INPUTS,
+  DEFAULT_MAX_KEY_CHARS,
+  DEFAULT_MAX_PARTS,
+  DEFAULT_MEMORY_BOUND_BYTES,
+  DEFAULT_TARGET_PART_BYTES,
+};
 /** Uncompressed parts are readable by every Arrow reader without registering codecs. */
 export const DEFAULT_COMPRESSION = 'none';
 /** The blob layer's own default budget: an outage longer than this is reported as UNAVAILABLE. */
@@ -65,15 +71,8 @@ export const DEFAULT_BLOB_RETRY_SECONDS = 30;
 export const DEFAULT_STORE_CHECK = true;
 /** Where the start-up store check writes: no shard id can start with `_`, so no part key lands here. */
 export const STORE_PROBE_PREFIX = '_compactd/probe/';
-/**
- * Checking that a frontier is an antichain compares every pair of its elements: 1024 elements
- * cost about a million comparisons (milliseconds); real frontiers have a handful.
- */
-export const DEFAULT_MAX_ANTICHAIN_ELEMENTS = 1024;
 /** Off by default: one replica gains nothing from reconnects; scaled-out deployments set it (deploy/k8s). */
 export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 0;
-/** docs/contract.md, "Key rules" allows part keys of up to 512 characters; a deployment may allow fewer. */
-export const DEFAULT_MAX_KEY_CHARS = 512;
 
 /** One compaction per core keeps every core busy without time-slicing between compactions. */
 export function defaultWorkers(): number {
@@ -203,8 +202,6 @@ const BY_FLAG = new Map(OPTIONS.map((o) => [o.flag, o]));
 /** The names of the RuntimeConfig fields, in proto order. */
 export const RUNTIME_KEYS = OPTIONS.filter((o) => o.runtime).map((o) => o.key as keyof RuntimeConfig);
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: KiB, mib: MiB, gib: GiB, tib: 1024 * GiB };
-
 function expectation(spec: OptionSpec): string {
   const range = (lo: string) =>
     spec.max === undefined ? lo : `${lo.replace(/>= /, 'from ')} to ${spec.max}`;
@@ -212,7 +209,7 @@ function expectation(spec: OptionSpec): string {
     case 'integer':
       return `expected a whole number ${range(`>= ${spec.min ?? 0}`)}`;
     case 'size':
-      return `expected a size in bytes ${range(`>= ${spec.min ?? 0}`)} (a whole number, optionally with KiB, MiB or GiB)`;
+      return `expected a size in bytes ${range(`>= ${spec.min ?? 0}`)} (${SIZE_SYNTAX})`;
     case 'seconds':
       return `expected a number of seconds ${spec.exclusiveMin ? '>' : '>='} ${spec.min ?? 0}`;
     case 'boolean':
@@ -252,11 +249,8 @@ function parseText(source: string, spec: OptionSpec, raw: string): Value {
       return n;
     }
     case 'size': {
-      const m = /^(\d+)\s*([A-Za-z]*)$/.exec(text);
-      const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
-      if (!m || unit === undefined) throw bad(source, spec, raw);
-      const n = Number(m[1]) * unit;
-      if (!Number.isSafeInteger(n) || !inRange(spec, n)) throw bad(source, spec, raw);
+      const n = parseByteSize(text);
+      if (n === undefined || !inRange(spec, n)) throw bad(source, spec, raw);
       return n;
     }
     case 'seconds': {
@@ -312,45 +306,18 @@ function checkValue(source: string, spec: OptionSpec, value: unknown): Value {
   }
 }
 
-/** True when the command line asks for help. */
-export function wantsHelp(argv: readonly string[]): boolean {
-  return argv.includes('--help') || argv.includes('-h');
-}
+export { wantsHelp };
 
-/**
- * Splits `argv` into flag name and raw value. Accepted forms: `--name value`, `--name=value`,
- * and for booleans also a bare `--name` (true) and `--no-name` (false).
- */
-function parseArgv(argv: readonly string[]): Map<string, { source: string; raw: string }> {
-  const out = new Map<string, { source: string; raw: string }>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--') || arg === '--') {
-      throw new CompactdError('invalid', `unexpected argument ${JSON.stringify(arg)} (see --help)`);
-    }
-    const eq = arg.indexOf('=');
-    let name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    let raw: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
-    let spec = BY_FLAG.get(name);
-    if (!spec && name.startsWith('no-') && raw === undefined) {
-      const positive = BY_FLAG.get(name.slice(3));
-      if (positive?.type === 'boolean') {
-        spec = positive;
-        name = positive.flag;
-        raw = 'false';
-      }
-    }
-    if (!spec) throw new CompactdError('invalid', `unknown flag --${name} (see --help)`);
-    if (raw === undefined) {
-      const taken = separateValue(argv, i, spec.type === 'boolean');
-      if (taken.raw === undefined) throw new CompactdError('invalid', `--${name}: missing value (${expectation(spec)})`);
-      raw = taken.raw;
-      i = taken.last;
-    }
-    if (out.has(spec.flag)) throw new CompactdError('invalid', `--${spec.flag}: given more than once`);
-    out.set(spec.flag, { source: `--${spec.flag}`, raw });
-  }
-  return out;
+/** Splits `argv` into flag name and raw value by the one flag grammar (argv.ts). */
+function parseArgv(argv: readonly string[]): Map<string, GivenFlag> {
+  return splitFlags(argv, {
+    find: (name) => {
+      const spec = BY_FLAG.get(name);
+      return spec && { name: spec.flag, boolean: spec.type === 'boolean' };
+    },
+    hint: ' (see --help)',
+    missingValue: (name) => `--${name}: missing value (${expectation(BY_FLAG.get(name)!)})`,
+  });
 }
 
 /**
@@ -360,7 +327,7 @@ function parseArgv(argv: readonly string[]): Map<string, { source: string; raw: 
  */
 export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}): ServeOptions {
   const flags = parseArgv(argv);
-  const out: Record<string, Value> = {};
+  const out: Partial<Record<keyof ServeOptions, Value>> = {};
   for (const spec of OPTIONS) {
     const given = flags.get(spec.flag);
     const envVar = envName(spec.flag);
@@ -371,8 +338,10 @@ export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}
   }
   // The default concurrency follows the worker count actually configured, not the core count.
   if (!flags.has('concurrency-limit') && !env[envName('concurrency-limit')]) out.concurrencyLimit = out.workers;
-  checkCombinations(out as unknown as ServeOptions);
-  return Object.freeze(out) as unknown as ServeOptions;
+  // Every option of OPTIONS was set above, each checked against its spec's type.
+  const options = out as ServeOptions;
+  checkCombinations(options);
+  return Object.freeze(options);
 }
 
 /** Options that only make sense together. */
@@ -387,9 +356,9 @@ function checkCombinations(o: ServeOptions): void {
 
 /** The RuntimeConfig subset of serve options. */
 export function runtimeConfigOf(opts: RuntimeConfig): RuntimeConfig {
-  const out: Record<string, Value> = {};
+  const out: Partial<Record<keyof RuntimeConfig, Value>> = {};
   for (const key of RUNTIME_KEYS) out[key] = opts[key];
-  return Object.freeze(out) as unknown as RuntimeConfig;
+  return Object.freeze(out as RuntimeConfig);
 }
 
 /** The snake_case name of a runtime field as it appears in the Admin API: `queueSize` -> `queue_size`. */
@@ -404,14 +373,14 @@ export function protoFieldName(key: keyof RuntimeConfig): string {
  * on error nothing is applied. Returns a new frozen object.
  */
 export function applyConfigUpdate(current: RuntimeConfig, patch: Partial<Record<keyof RuntimeConfig, unknown>>): RuntimeConfig {
-  const out: Record<string, Value> = { ...current };
+  const out: Partial<Record<keyof RuntimeConfig, Value>> = { ...current };
   for (const key of RUNTIME_KEYS) {
     const value = patch[key];
     if (value === undefined) continue;
     const spec = OPTIONS.find((o) => o.key === key)!;
     out[key] = checkValue(protoFieldName(key), spec, value);
   }
-  return Object.freeze(out) as unknown as RuntimeConfig;
+  return Object.freeze(out as RuntimeConfig);
 }
 
 function defaultText(spec: OptionSpec): string {
@@ -425,7 +394,8 @@ export function serveHelp(): string {
     'Usage: compactd serve [flags]',
     '',
     'Runs the compaction service. Every flag can also be set as an environment variable',
-    'COMPACTD_<NAME> (--queue-size is COMPACTD_QUEUE_SIZE); flags win. Sizes accept KiB, MiB, GiB.',
+    'COMPACTD_<NAME> (--queue-size is COMPACTD_QUEUE_SIZE); flags win.',
+    `Sizes: ${SIZE_SYNTAX}.`,
     '',
   ];
   const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 2;

@@ -1,5 +1,5 @@
 /**
- * The one error type of compactd. Every failure carries a `kind`; only `service/status.ts` turns
+ * The one error type of compactd. Every failure carries a `kind`; only `wire/status-codes.ts` turns
  * kinds into gRPC status codes and only the CLI prints them. The `cause` is for logs and never
  * reaches a client.
  */
@@ -26,7 +26,9 @@ export interface CompactdErrorOptions {
   cause?: unknown;
   /**
    * For storage errors: true when the operation definitely did not happen (safe to retry or to
-   * report as failed), false when it may have happened (a timeout after sending a PUT).
+   * report as failed), false when it may have happened (a timeout after sending a PUT). Default
+   * false: an error nobody classified may have taken effect, and only the code that knows the
+   * request never reached the store (or was refused by it) may say otherwise.
    */
   determinate?: boolean;
 }
@@ -39,7 +41,7 @@ export class CompactdError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CompactdError';
     this.kind = kind;
-    this.determinate = options.determinate ?? true;
+    this.determinate = options.determinate ?? false;
   }
 
   /** Wraps anything thrown into a CompactdError, keeping CompactdErrors as they are. */
@@ -54,6 +56,9 @@ export class CompactdError extends Error {
 function isAbortError(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR');
 }
+
+/** The answer to work that arrives or is still running while the server stops. */
+export const shuttingDown = (): CompactdError => new CompactdError('unavailable', 'server shutting down');
 
 export const invalid = (message: string): CompactdError => new CompactdError('invalid', message);
 export const dataLoss = (message: string, cause?: unknown): CompactdError =>

@@ -5,6 +5,8 @@
 import { CompactdError } from './errors.js';
 import { advanceBy, compareLex, type Timestamp } from './timestamp.js';
 import type { Antichain } from './antichain.js';
+import { compareBytes } from './util/bytes.js';
+import { I64_MAX, I64_MIN } from './util/sizes.js';
 
 export interface Update {
   readonly k: Uint8Array;
@@ -13,15 +15,9 @@ export interface Update {
   readonly d: bigint;
 }
 
-export const I64_MIN = -(1n << 63n);
-export const I64_MAX = (1n << 63n) - 1n;
-
-/** Unsigned bytewise lexicographic comparison. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
-}
+// Re-exported where updates are defined, so callers of the model keep one import.
+export { I64_MAX, I64_MIN } from './util/sizes.js';
+export { compareBytes } from './util/bytes.js';
 
 /** The row order of docs/contract.md, "Order": k, then v, then t lexicographically. */
 export function compareUpdates(a: Update, b: Update): number {

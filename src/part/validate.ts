@@ -8,29 +8,10 @@
  * heap growth over millions of comparisons, as fast as comparing pairs of uint32 words).
  */
 import { dataLoss } from '../model/errors.js';
+import { compareByteRanges } from '../model/util/bytes.js';
 import type { PartColumns } from './columns.js';
 
-/**
- * Unsigned bytewise lexicographic comparison of `a[aStart, aEnd)` and `b[bStart, bEnd)`: negative,
- * zero or positive. No allocation.
- */
-export function compareByteRanges(
-  a: Uint8Array,
-  aStart: number,
-  aEnd: number,
-  b: Uint8Array,
-  bStart: number,
-  bEnd: number,
-): number {
-  const aLen = aEnd - aStart;
-  const bLen = bEnd - bStart;
-  const n = aLen < bLen ? aLen : bLen;
-  for (let x = 0; x < n; x++) {
-    const diff = a[aStart + x] - b[bStart + x];
-    if (diff !== 0) return diff;
-  }
-  return aLen - bLen;
-}
+export { compareByteRanges };
 
 /**
  * Compares row `i` of `a` with row `j` of `b` in part row order: k (unsigned bytewise), then v,

@@ -52,8 +52,8 @@ export function compactionTimeoutMs(inputBytes: number, minimumTimeoutSeconds: n
   return Math.ceil(1000 * Math.max(minimumTimeoutSeconds, inputBytes / MiB));
 }
 
-/** A held concurrency slot. `release` is idempotent. */
-export interface Slot {
+/** Permission to run one compaction now, held until released. `release` is idempotent. */
+export interface AdmissionPermit {
   /** Seconds the request waited for this slot. */
   readonly queuedSeconds: number;
   /** True when the request could not start at once and waited in the queue. */
@@ -63,7 +63,7 @@ export interface Slot {
 
 interface Waiter {
   readonly enqueuedAt: number;
-  readonly grant: (slot: Slot) => void;
+  readonly grant: (slot: AdmissionPermit) => void;
   readonly reject: (err: unknown) => void;
 }
 
@@ -97,7 +97,7 @@ export class Admission {
    * reason (a CompactdError when the caller set one; else `cancelled`) when `signal` aborts
    * while waiting; a request that gave up leaves the queue.
    */
-  acquire(signal?: AbortSignal): Promise<Slot> {
+  acquire(signal?: AbortSignal): Promise<AdmissionPermit> {
     const cfg = this.config();
     if (!cfg.enabled) {
       this.metrics?.disabled.inc();
@@ -114,7 +114,7 @@ export class Admission {
       );
     }
     this.metrics?.concurrencyWaits.inc();
-    return new Promise<Slot>((resolve, reject) => {
+    return new Promise<AdmissionPermit>((resolve, reject) => {
       const onAbort = () => {
         const i = this.waiting.indexOf(waiter);
         if (i >= 0) {
@@ -157,9 +157,10 @@ export class Admission {
     this.updateGauges();
   }
 
-  private take(enqueuedAt: number, waited: boolean): Slot {
+  private take(enqueuedAt: number, waited: boolean): AdmissionPermit {
     this.running++;
-    const queuedSeconds = Math.max(0, (this.now() - enqueuedAt) / 1000);
+    // A request that never queued waited no time at all, not the instant between two clock reads.
+    const queuedSeconds = waited ? Math.max(0, (this.now() - enqueuedAt) / 1000) : 0;
     this.metrics?.queuedSeconds.observe(queuedSeconds);
     this.updateGauges();
     let released = false;

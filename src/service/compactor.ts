@@ -7,12 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Blob } from '../blob/blob.js';
 import { describeBlobSpec, namingStore, parseBlobUrl } from '../blob/url.js';
-import type { CompactResult, EngineConfig, EngineLimits } from '../compact/types.js';
-import { validateRequest } from '../compact/validate.js';
+import type { CompactResult, EngineConfig } from '../compact/types.js';
 import type { RuntimeConfig, ServeOptions } from '../config/options.js';
-import { emptyStats, type CompactRequest, type CompactStats, type HollowBatch } from '../model/batch.js';
-import { CompactdError } from '../model/errors.js';
+import { emptyStats, type CompactStats, type HollowBatch } from '../model/batch.js';
+import { CompactdError, shuttingDown } from '../model/errors.js';
+import { mapLimit } from '../model/util/concurrency.js';
 import { isServiceKey, objectKey } from '../model/keys.js';
+import type { RequestLimits, ValidCompactRequest } from '../model/validate.js';
 import { requestLogger, roundMs, secondsToLogMs, type Logger } from '../obs/log.js';
 import { recordCompleted, type Metrics } from '../obs/metrics.js';
 import type { CompactRequest__Output } from '../gen/compactd/v1/CompactRequest.js';
@@ -20,7 +21,7 @@ import type { CompactResponse } from '../gen/compactd/v1/CompactResponse.js';
 import type { CompactorHandlers } from '../gen/compactd/v1/Compactor.js';
 import type { DeletePartsRequest__Output } from '../gen/compactd/v1/DeletePartsRequest.js';
 import type { DeletePartsResponse } from '../gen/compactd/v1/DeletePartsResponse.js';
-import { compactRequestFromProto, compactResponseToProto, deletePartsRequestFromProto, deletePartsResponseToProto } from '../wire/convert.js';
+import { validCompactRequestFromProto, compactResponseToProto, deletePartsRequestFromProto, deletePartsResponseToProto } from '../wire/convert.js';
 import { RequestAbort } from './abort.js';
 import { compactionTimeoutMs, requestSize, shouldCompact, type Admission } from './admission.js';
 import { toServiceError } from './status.js';
@@ -46,21 +47,20 @@ export interface CompactorContext {
   track(abort: RequestAbort): () => void;
 }
 
-/** The engine limits of the serve options. */
-export function engineLimits(o: ServeOptions): EngineLimits {
-  return { maxInputs: o.maxInputs, maxParts: o.maxParts, maxDims: o.maxDims, maxAntichainElements: o.maxAntichainElements };
-}
-
-function engineConfig(o: ServeOptions, cfg: RuntimeConfig): EngineConfig {
+/** The request limits of the serve options. */
+export function requestLimits(o: ServeOptions): RequestLimits {
   return {
-    memoryBoundBytes: cfg.memoryBoundBytes,
-    targetPartBytes: cfg.targetPartBytes,
-    compression: o.compression,
-    limits: engineLimits(o),
+    maxInputs: o.maxInputs,
+    maxParts: o.maxParts,
+    maxDims: o.maxDims,
+    maxAntichainElements: o.maxAntichainElements,
+    maxKeyChars: o.maxKeyChars,
   };
 }
 
-const shuttingDown = () => new CompactdError('unavailable', 'server shutting down');
+function engineConfig(o: ServeOptions, cfg: RuntimeConfig): EngineConfig {
+  return { memoryBoundBytes: cfg.memoryBoundBytes, targetPartBytes: cfg.targetPartBytes, compression: o.compression };
+}
 
 /** Builds the Compactor service implementation. */
 export function compactorHandlers(ctx: CompactorContext): CompactorHandlers {
@@ -102,11 +102,8 @@ async function compactCall(
   const untrack = ctx.track(abort);
   try {
     if (!ctx.accepting()) throw shuttingDown();
-    // Before decoding: the decoder's antichain check is quadratic in a frontier's size.
-    checkAntichainSizes(call.request, ctx.options.maxAntichainElements);
-    const req: CompactRequest = { ...compactRequestFromProto(call.request), requestId };
-    checkKeyLengths(req, ctx.options.maxKeyChars);
-    validateRequest(req, engineLimits(ctx.options));
+    // The one validation of the request: the engine and the worker take it as it is.
+    const req: ValidCompactRequest = { ...validCompactRequestFromProto(call.request, requestLimits(ctx.options)), requestId };
     const size = requestSize(req);
     const cfg = ctx.config();
     const inputRuns = req.inputs.reduce((n, b) => n + b.runs.length, 0);
@@ -169,37 +166,6 @@ function withStore(e: CompactdError, blobUrl: string): CompactdError {
   return new CompactdError('not_found', namingStore(e.message, describeBlobSpec(parseBlobUrl(blobUrl))), { cause: e.cause });
 }
 
-function checkKeyLength(key: string, max: number, where: string): void {
-  if (key.length > max) throw new CompactdError('invalid', `${where}: part key is ${key.length} characters, over the limit of ${max} (--max-key-chars)`);
-}
-
-/** Enforces --max-antichain-elements on the raw message (malformed shapes are left to the decoder). */
-function checkAntichainSizes(raw: unknown, max: number): void {
-  const checkDesc = (desc: unknown, where: string) => {
-    if (typeof desc !== 'object' || desc === null) return;
-    for (const name of ['lower', 'upper', 'since'] as const) {
-      const elements = (desc as Record<string, { elements?: unknown } | null | undefined>)[name]?.elements;
-      if (Array.isArray(elements) && elements.length > max) {
-        throw new CompactdError('exhausted', `${where}.${name} has ${elements.length} elements, over the limit of ${max} (--max-antichain-elements)`);
-      }
-    }
-  };
-  const r = raw as { desc?: unknown; inputs?: unknown } | null;
-  checkDesc(r?.desc, 'desc');
-  if (Array.isArray(r?.inputs)) r.inputs.forEach((b: unknown, i: number) => checkDesc((b as { desc?: unknown } | null)?.desc, `inputs[${i}].desc`));
-}
-
-/** Enforces --max-key-chars (the contract's own 512 is checked by the engine's validation). */
-function checkKeyLengths(req: CompactRequest, max: number): void {
-  req.inputs.forEach((b, i) =>
-    b.runs.forEach((r, j) =>
-      r.parts.forEach((p, k) => {
-        if (p.kind === 'hollow') checkKeyLength(p.key, max, `inputs[${i}].runs[${j}].parts[${k}]`);
-      }),
-    ),
-  );
-}
-
 /**
  * Refusals by admission (disabled, queue full) have their own counters. A stop the request's own
  * abort handle caused is a timeout (deadline) or a cancellation (client gone, shutdown).
@@ -246,8 +212,7 @@ async function deletePartsCall(
   const untrack = ctx.track(abort);
   try {
     if (!ctx.accepting()) throw shuttingDown();
-    const req = deletePartsRequestFromProto(call.request);
-    req.keys.forEach((key, i) => checkKeyLength(key, ctx.options.maxKeyChars, `keys[${i}]`));
+    const req = deletePartsRequestFromProto(call.request, ctx.options.maxKeyChars);
     // Check every key before deleting any: a refused request changes nothing.
     for (const key of req.keys) {
       if (!isServiceKey(key)) {
@@ -258,18 +223,13 @@ async function deletePartsCall(
     const unique = [...new Set(req.keys)];
     let deleted = 0;
     let missing = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < unique.length) {
+    try {
+      await mapLimit(unique, DELETE_CONCURRENCY, async (key) => {
         abort.signal.throwIfAborted();
-        const key = unique[next++];
         const size = await ctx.blob.delete(objectKey(req.shardId, key), { signal: abort.signal });
         if (size === undefined) missing++;
         else deleted++;
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, unique.length) }, worker));
+      });
     } catch (err) {
       throw abort.reason ?? err;
     }

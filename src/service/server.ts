@@ -20,7 +20,7 @@ import { MeteredBlob } from '../blob/metered.js';
 import { describeBlobSpec, parseBlobUrl, redactBlobUrl } from '../blob/url.js';
 import { parseFaultSpec } from '../config/faults.js';
 import { runtimeConfigOf, warnAboutMemoryBound, type ServeOptions } from '../config/options.js';
-import { CompactdError } from '../model/errors.js';
+import { CompactdError, shuttingDown } from '../model/errors.js';
 import { createRootLogger, roundMs, type Logger } from '../obs/log.js';
 import { packageVersion } from '../obs/version.js';
 import { blobObserver, createMetrics, type Metrics } from '../obs/metrics.js';
@@ -105,6 +105,8 @@ export class CompactdServer {
       ...(options.maxConnectionAgeSeconds > 0 ? { 'grpc.max_connection_age_ms': Math.round(options.maxConnectionAgeSeconds * 1000) } : {}),
     });
     const pkg = loadCompactdPackage();
+    // loadPackageDefinition returns an untyped GrpcObject; src/gen/compactd.ts is the typed view of
+    // exactly this package (generated with the same loader options), the cast proto-loader documents.
     const proto = loadPackageDefinition(pkg.packageDefinition) as unknown as ProtoGrpcType;
     this.grpc.addService(
       proto.compactd.v1.Compactor.service as ServiceDefinition,
@@ -283,7 +285,7 @@ export class CompactdServer {
    * answers). A drain in progress then finishes as soon as they have answered.
    */
   abortPending(): void {
-    const reason = new CompactdError('unavailable', 'server shutting down');
+    const reason = shuttingDown();
     for (const abort of this.active) abort.abort(reason);
   }
 

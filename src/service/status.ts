@@ -1,44 +1,20 @@
 /**
- * The one place where CompactdError kinds become gRPC status codes (docs/contract.md,
- * "Errors"). The message of an `internal` error never reaches the client: it may hold paths,
- * stack fragments or credentials in URLs; the client gets a generic line and the log gets the rest.
+ * How a handler answers a failure: the status code of its kind (the one table is
+ * wire/status-codes.ts). The message of an `internal` error never reaches the client: it may hold
+ * paths, stack fragments or credentials in URLs; the client gets a generic line and the log gets
+ * the rest.
  */
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { CompactdError, type ErrorKind } from '../model/errors.js';
+import { CompactdError } from '../model/errors.js';
+import { statusCode } from '../wire/status-codes.js';
 
-const CODES: Readonly<Record<ErrorKind, status>> = Object.freeze({
-  invalid: status.INVALID_ARGUMENT,
-  not_found: status.NOT_FOUND,
-  data_loss: status.DATA_LOSS,
-  out_of_range: status.OUT_OF_RANGE,
-  exhausted: status.RESOURCE_EXHAUSTED,
-  unavailable: status.UNAVAILABLE,
-  deadline: status.DEADLINE_EXCEEDED,
-  cancelled: status.CANCELLED,
-  permission: status.PERMISSION_DENIED,
-  unauthenticated: status.UNAUTHENTICATED,
-  // Not PERMISSION_DENIED: that one tells the caller that *its* credentials may not do this (tokens,
-  // foreign keys). A store the service itself cannot use is a state of the system an operator must
-  // fix, which is what FAILED_PRECONDITION means; the message is safe (no path, bucket or key).
-  misconfigured: status.FAILED_PRECONDITION,
-  internal: status.INTERNAL,
-});
+export { statusCode, statusName } from '../wire/status-codes.js';
 
 /** Longest message sent as status details: they travel in a header, which servers and proxies cap. */
 export const MAX_DETAILS_CHARS = 1024;
 
 /** What an `internal` error says to the client. */
 export const INTERNAL_MESSAGE = 'internal error';
-
-/** The gRPC status code of an error kind. */
-export function statusCode(kind: ErrorKind): status {
-  return CODES[kind];
-}
-
-/** The canonical gRPC name of an error kind's status code, e.g. `NOT_FOUND`; pure, for the CLI. */
-export function statusName(kind: ErrorKind): string {
-  return status[CODES[kind]];
-}
 
 /**
  * The status a handler answers for a thrown value: its kind's code and its message, except that
@@ -47,7 +23,7 @@ export function statusName(kind: ErrorKind): string {
  */
 export function toServiceError(err: unknown, requestId?: string): Partial<ServiceError> & { code: status; details: string } {
   const e = CompactdError.from(err);
-  const code = CODES[e.kind];
+  const code = statusCode(e.kind);
   let details =
     e.kind === 'internal' ? (requestId ? `${INTERNAL_MESSAGE} (request ${requestId})` : INTERNAL_MESSAGE) : e.message;
   if (details.length > MAX_DETAILS_CHARS) details = `${details.slice(0, MAX_DETAILS_CHARS - 3)}...`;

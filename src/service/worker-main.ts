@@ -8,11 +8,12 @@ import { setMaxListeners } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MeteredBlob } from '../blob/metered.js';
 import type { Blob } from '../blob/blob.js';
+import { PolledCancellation } from '../compact/cancel.js';
 import { compact } from '../compact/compact.js';
 import type { EngineLog } from '../compact/types.js';
 import { CompactdError } from '../model/errors.js';
 import { openServiceStore, ProgressBlob } from './store.js';
-import { abortKind, deserializeError, serializeError, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import { abortKind, abortReason, deserializeError, serializeError, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  const running = new Map<number, AbortController>();
+  const running = new Map<number, PolledCancellation>();
 
   const logFor = (id: number): EngineLog => {
     const forward = (level: 'debug' | 'info' | 'warn', value: number) => (obj: object, msg: string) => {
@@ -53,34 +54,27 @@ async function main(): Promise<void> {
   };
 
   const run = async (id: number, msg: Extract<ToWorker, { type: 'compact' }>) => {
-    const controller = new AbortController();
-    // Every blob request of the compaction listens on this signal; dozens at once are normal.
-    setMaxListeners(0, controller.signal);
-    running.set(id, controller);
     // The engine's merge yields to this thread's event loop only between parts, so the 'abort'
     // message may sit unread for a part's worth of merging. The main thread also raises a shared
-    // flag, and the engine's checkpoints (throwIfAborted) read it directly: cancellation lands at
-    // the next checkpoint whether or not the loop turned. The message follows with the reason.
+    // flag, and the engine's checkpoints poll it: cancellation lands at the next checkpoint
+    // whether or not the loop turned. The message follows with the full reason.
     const flag = new Int32Array(msg.abortFlag);
-    const signal = controller.signal;
-    const nativeThrowIfAborted = signal.throwIfAborted.bind(signal);
-    signal.throwIfAborted = () => {
-      const code = Atomics.load(flag, 0);
-      if (code !== 0 && !signal.aborted) {
-        const kind = abortKind(code);
-        controller.abort(new CompactdError(kind, kind === 'deadline' ? 'compaction timed out' : 'compaction cancelled'));
-      }
-      nativeThrowIfAborted();
-    };
+    const cancel = new PolledCancellation(() => {
+      const kind = abortKind(Atomics.load(flag, 0));
+      return kind === undefined ? undefined : abortReason(kind);
+    });
+    // Every blob request of the compaction listens on this signal; dozens at once are normal.
+    setMaxListeners(0, cancel.signal);
+    running.set(id, cancel);
     try {
       const log = logFor(id);
       // Per-part progress lines cost a message each: only when someone reads debug lines.
       const jobBlob = threshold <= LEVELS.debug ? new ProgressBlob(blob, log.debug) : blob;
-      const result = await compact(msg.req, { blob: jobBlob, config: msg.config, signal, log });
+      const result = await compact(msg.req, { blob: jobBlob, config: msg.config, cancel, log });
       post(port, { type: 'done', id, result });
     } catch (err) {
       // When the main thread aborted the work, its reason (deadline, cancelled, shutdown) is the answer.
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      const reason: unknown = cancel.signal.aborted ? cancel.signal.reason : undefined;
       const error = reason instanceof CompactdError ? reason : err;
       post(port, { type: 'failed', id, error: serializeError(error) });
     } finally {
@@ -94,7 +88,7 @@ async function main(): Promise<void> {
         void run(msg.id, msg);
         break;
       case 'abort':
-        running.get(msg.id)?.abort(deserializeError(msg.reason));
+        running.get(msg.id)?.cancel(deserializeError(msg.reason));
         break;
       case 'close':
         port.close();

@@ -3,7 +3,7 @@
  * plain structured-clonable data (bigints and Uint8Arrays included); errors travel as their kind,
  * message and determinacy because class instances do not survive the thread boundary.
  */
-import type { CompactRequest } from '../model/batch.js';
+import type { ValidCompactRequest } from '../model/validate.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
 import type { CompactResult, EngineConfig } from '../compact/types.js';
 import type { FaultSpec } from '../config/faults.js';
@@ -35,7 +35,7 @@ export type ToWorker =
   | {
       readonly type: 'compact';
       readonly id: number;
-      readonly req: CompactRequest;
+      readonly req: ValidCompactRequest;
       readonly config: EngineConfig;
       /** One Int32 the main thread sets to `abortCode(kind)` when it aborts the job (see workers.ts). */
       readonly abortFlag: SharedArrayBuffer;
@@ -66,15 +66,37 @@ export function deserializeError(s: SerializedError): CompactdError {
   return new CompactdError(s.kind, s.message, { determinate: s.determinate, cause: remote });
 }
 
-const ABORT_KINDS: readonly ErrorKind[] = ['cancelled', 'deadline', 'unavailable', 'internal'];
+/** The code an abort flag holds for each kind of abort; 0 means "not aborted". Total over the kinds. */
+const ABORT_CODES: Readonly<Record<ErrorKind, number>> = Object.freeze({
+  cancelled: 1,
+  deadline: 2,
+  unavailable: 3,
+  internal: 4,
+  invalid: 5,
+  not_found: 6,
+  data_loss: 7,
+  out_of_range: 8,
+  exhausted: 9,
+  permission: 10,
+  unauthenticated: 11,
+  misconfigured: 12,
+});
+
+const ABORT_KINDS: ReadonlyMap<number, ErrorKind> = new Map(
+  (Object.entries(ABORT_CODES) as [ErrorKind, number][]).map(([kind, code]) => [code, kind]),
+);
 
 /** The non-zero code an abort flag holds for an abort of `kind`. */
 export function abortCode(kind: ErrorKind): number {
-  const i = ABORT_KINDS.indexOf(kind);
-  return i < 0 ? ABORT_KINDS.length : i + 1;
+  return ABORT_CODES[kind];
 }
 
-/** The error kind of a non-zero abort flag code. */
-export function abortKind(code: number): ErrorKind {
-  return ABORT_KINDS[code - 1] ?? 'cancelled';
+/** The error kind of an abort flag code; undefined for 0 (not aborted). */
+export function abortKind(code: number): ErrorKind | undefined {
+  return ABORT_KINDS.get(code);
+}
+
+/** The reason a worker reports for an abort it learnt of only through the flag (the message with the full reason may still be on its way). */
+export function abortReason(kind: ErrorKind): CompactdError {
+  return new CompactdError(kind, kind === 'deadline' ? 'compaction timed out' : 'compaction cancelled');
 }

@@ -12,8 +12,8 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import type { CompactRequest } from '../model/batch.js';
-import { CompactdError } from '../model/errors.js';
+import type { ValidCompactRequest } from '../model/validate.js';
+import { CompactdError, shuttingDown } from '../model/errors.js';
 import type { CompactResult, EngineConfig, EngineLog } from '../compact/types.js';
 import type { FaultSpec } from '../config/faults.js';
 import { DEFAULT_BLOB_RETRY_SECONDS } from '../config/options.js';
@@ -60,7 +60,8 @@ interface Job {
   cleanup: () => void;
 }
 
-interface Slot {
+/** One place in the pool: the worker thread currently in it (replaced when it dies) and its jobs. */
+interface WorkerSlot {
   worker: Worker;
   readonly jobs: Map<number, Job>;
   /** Resolves once the worker has opened its blob store; rejects when it could not. */
@@ -84,7 +85,7 @@ function workerEntry(): { filename: string | URL; options: WorkerOptions } {
 }
 
 export class WorkerPool {
-  private readonly slots: Slot[] = [];
+  private readonly slots: WorkerSlot[] = [];
   private nextId = 1;
   private closed = false;
   private poolStarted = false;
@@ -96,7 +97,7 @@ export class WorkerPool {
   /** Starts every worker and waits until each has opened its blob store; throws if one cannot. */
   async start(): Promise<void> {
     for (let i = 0; i < this.opts.size; i++) {
-      const slot = { jobs: new Map() } as Slot;
+      const slot = { jobs: new Map() } as WorkerSlot;
       this.spawnInto(slot);
       this.slots.push(slot);
     }
@@ -119,8 +120,8 @@ export class WorkerPool {
    * with a CompactdError: the engine's, the signal's reason when aborted, or INTERNAL when the
    * worker died.
    */
-  run(req: CompactRequest, config: EngineConfig, opts: RunOptions = {}): Promise<CompactResult> {
-    if (this.closed) return Promise.reject(new CompactdError('unavailable', 'server shutting down'));
+  run(req: ValidCompactRequest, config: EngineConfig, opts: RunOptions = {}): Promise<CompactResult> {
+    if (this.closed) return Promise.reject(shuttingDown());
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(reasonOf(signal));
     // Prefer workers that are up; a job posted to one still starting waits in its message queue.
@@ -165,7 +166,7 @@ export class WorkerPool {
     this.closed = true;
     await Promise.all(
       this.slots.map(async (s) => {
-        this.failAll(s, new CompactdError('unavailable', 'server shutting down'));
+        this.failAll(s, shuttingDown());
         // threadId is -1 once a worker has exited: no 'exit' event will come.
         if (s.worker.threadId === -1) return;
         const exited = new Promise<void>((r) => s.worker.once('exit', () => r()));
@@ -178,7 +179,7 @@ export class WorkerPool {
   }
 
   /** Starts a worker for `slot`. */
-  private spawnInto(slot: Slot): void {
+  private spawnInto(slot: WorkerSlot): void {
     const init: WorkerInit = {
       blobUrl: this.opts.blobUrl,
       logLevel: this.opts.log.level,
@@ -236,12 +237,12 @@ export class WorkerPool {
 
 
   /** Terminates the slot's worker (its 'exit' then replaces it) after failing its jobs with `err`. */
-  private kill(slot: Slot, err: CompactdError): void {
+  private kill(slot: WorkerSlot, err: CompactdError): void {
     this.failAll(slot, err);
     void slot.worker.terminate();
   }
 
-  private failAll(slot: Slot, err: CompactdError): void {
+  private failAll(slot: WorkerSlot, err: CompactdError): void {
     for (const job of slot.jobs.values()) {
       job.cleanup();
       job.reject(err);
@@ -249,7 +250,7 @@ export class WorkerPool {
     slot.jobs.clear();
   }
 
-  private onMessage(slot: Slot, msg: FromWorker): void {
+  private onMessage(slot: WorkerSlot, msg: FromWorker): void {
     switch (msg.type) {
       case 'blob':
         this.opts.blobObserver?.observe(msg.op, msg.seconds, msg.ok, msg.bytes);

@@ -2,19 +2,19 @@
  * The one mapping between protobuf message objects (the shapes in src/gen, as produced by the
  * loader options in load.ts) and the domain model in src/model.
  *
- * Decoding (`*FromProto`) is the validation boundary for shape: every field is type-checked at
- * run time because the objects may also come from hand-written JSON (json.ts). A malformed value
- * is a CompactdError of kind `invalid` whose message starts with the field path in JSON names,
- * e.g. `inputs[2].runs[0].parts[1].hollow.encodedSizeBytes: ...`. Decoding never normalizes a
- * malformed value into a valid one: a frontier with comparable elements is rejected, not repaired.
- * Semantic checks that need the whole request (consecutive inputs, since regression, one D for the
- * request) belong to the engine's validation.
+ * Decoding (`*FromProto`) reads shapes: every field is type-checked at run time because the
+ * objects may also come from hand-written JSON (json.ts). A malformed value is a CompactdError of
+ * kind `invalid` whose message starts with the field path in JSON names, e.g.
+ * `inputs[2].runs[0].parts[1].hollow.encodedSizeBytes: ...`. Every rule beyond the shape (keys,
+ * checksums, frontiers, limits, consecutive inputs, since) is the model's (model/validate.ts):
+ * each message's decoder ends in that message's validation function, so a message decoded here
+ * is a validated model object and nothing downstream checks it again.
  *
  * Encoding (`*ToProto`) produces fully populated `__Output` shapes, which gRPC accepts as input
  * and json.ts renders.
  */
 import { Buffer } from 'node:buffer';
-import { format as formatAntichain, isAntichain, normalize, type Antichain } from '../model/antichain.js';
+import type { Antichain } from '../model/antichain.js';
 import type {
   CompactOutcome,
   CompactRequest,
@@ -28,10 +28,22 @@ import type {
 } from '../model/batch.js';
 import { emptyStats } from '../model/batch.js';
 import type { Description } from '../model/description.js';
-import { CompactdError, internal } from '../model/errors.js';
-import { validatePartKey, validateShardId } from '../model/keys.js';
+import { internal } from '../model/errors.js';
 import { U64_MAX, type Timestamp } from '../model/timestamp.js';
-import { I64_MAX, I64_MIN } from '../model/update.js';
+import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
+import {
+  DEFAULT_REQUEST_LIMITS,
+  validateAntichain,
+  checkCompactRequestFields,
+  validateCompactRequest,
+  validateDescription,
+  validateDeletePartsRequest,
+  validateHollowBatch,
+  type DeletePartsRequest,
+  type RequestLimits,
+  type ValidCompactRequest,
+} from '../model/validate.js';
+import { DEFAULT_MAX_KEY_CHARS } from '../model/defaults.js';
 import type { Antichain__Output } from '../gen/compactd/v1/Antichain.js';
 import type { CompactRequest__Output } from '../gen/compactd/v1/CompactRequest.js';
 import type { CompactResponse__Output } from '../gen/compactd/v1/CompactResponse.js';
@@ -47,21 +59,14 @@ import type { RunOrder__Output } from '../gen/compactd/v1/RunOrder.js';
 import type { ServiceConfig__Output } from '../gen/compactd/v1/ServiceConfig.js';
 import type { Timestamp__Output } from '../gen/compactd/v1/Timestamp.js';
 import type { UpdateConfigRequest__Output } from '../gen/compactd/v1/UpdateConfigRequest.js';
-import { at, fail, show } from './paths.js';
+import { at, fail, show } from '../model/util/paths.js';
+import { jsonName, MESSAGES } from './schema.js';
 import type { ServiceConfig } from '../model/service-config.js';
-
-/** Longest `key_lower` a writer may record (docs/contract.md, "HollowPart"). */
-export const MAX_KEY_LOWER_BYTES = 100;
-
-const CHECKSUM_RE = /^sha256:[0-9a-fA-F]{64}$/;
 
 // ---------------------------------------------------------------------------------------------
 // Domain forms of the messages the model does not cover.
 
-export interface DeletePartsRequest {
-  readonly shardId: string;
-  readonly keys: readonly string[];
-}
+export type { DeletePartsRequest, RequestLimits, ValidCompactRequest };
 
 export interface DeletePartsResponse {
   readonly deleted: number;
@@ -154,16 +159,6 @@ function present(v: unknown): boolean {
   return v !== undefined && v !== null;
 }
 
-/** Rethrows model validation errors (shard ids, part keys) with the field path in front. */
-function withPath<T>(path: string, f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof CompactdError && err.kind === 'invalid') fail(path, err.message);
-    throw err;
-  }
-}
-
 // Encoding helpers: the domain is trusted, but a non-integer count would silently become a
 // malformed proto string, so it is treated as a bug.
 function countToProto(n: number, what: string): string {
@@ -179,7 +174,7 @@ function toBuffer(u: Uint8Array): Buffer {
 // Timestamps, antichains, descriptions.
 
 /** Decodes a Timestamp: at least one coordinate, each a u64. */
-export function timestampFromProto(msg: Timestamp__Output | null | undefined, path = ''): Timestamp {
+export function timestampFromProto(msg: unknown, path = ''): Timestamp {
   const m = message(msg, path);
   const coordsPath = at(path, 'coords');
   const coords = list(m.coords, coordsPath);
@@ -192,26 +187,19 @@ export function timestampToProto(t: Timestamp): Timestamp__Output {
   return { coords: t.map((c) => c.toString()) };
 }
 
-/**
- * Decodes an Antichain: timestamps of one dimension, mutually incomparable (a set where one
- * element is <= another is rejected, not reduced). Empty is allowed: the empty frontier. The
- * result is in the model's normal form (sorted).
- */
-export function antichainFromProto(msg: Antichain__Output | null | undefined, path = ''): Antichain {
+/** Reads the shape of an Antichain: a list of timestamps, as given. */
+function antichainShape(msg: unknown, path: string): Antichain {
   const m = message(msg, path);
   const elemsPath = at(path, 'elements');
-  const elements = list(m.elements, elemsPath).map((e, i) =>
-    timestampFromProto(e as Timestamp__Output, `${elemsPath}[${i}]`),
-  );
-  for (let i = 1; i < elements.length; i++) {
-    if (elements[i].length !== elements[0].length) {
-      fail(elemsPath, `timestamps of different dimensions (${elements[0].length} and ${elements[i].length})`);
-    }
-  }
-  if (!isAntichain(elements)) {
-    fail(path, `${formatAntichain(elements)} is not an antichain: one element is <= another`);
-  }
-  return normalize(elements);
+  return list(m.elements, elemsPath).map((e, i) => timestampFromProto(e as Timestamp__Output, `${elemsPath}[${i}]`));
+}
+
+/**
+ * Decodes an Antichain on its own (a frontier given on the command line): timestamps of one
+ * dimension, mutually incomparable, in normal form (model/validate.ts validateAntichain).
+ */
+export function antichainFromProto(msg: unknown, path = ''): Antichain {
+  return validateAntichain(antichainShape(msg, path), path);
 }
 
 /** Encodes an Antichain. */
@@ -219,19 +207,18 @@ export function antichainToProto(a: Antichain): Antichain__Output {
   return { elements: a.map(timestampToProto) };
 }
 
-/** Decodes a Description: lower, upper and since must all be present and of one dimension. */
-export function descriptionFromProto(msg: Description__Output | null | undefined, path = ''): Description {
+/** Reads the shape of a Description: lower, upper and since must all be present. */
+function descriptionShape(msg: unknown, path: string): Description {
   const m = message(msg, path);
-  const lower = antichainFromProto(m.lower as Antichain__Output, at(path, 'lower'));
-  const upper = antichainFromProto(m.upper as Antichain__Output, at(path, 'upper'));
-  const since = antichainFromProto(m.since as Antichain__Output, at(path, 'since'));
-  let dims: number | undefined;
-  for (const [name, a] of [['lower', lower], ['upper', upper], ['since', since]] as const) {
-    if (a.length === 0) continue;
-    if (dims === undefined) dims = a[0].length;
-    else if (a[0].length !== dims) fail(at(path, name), `has ${a[0].length} coordinates where the description has ${dims}`);
-  }
+  const lower = antichainShape(m.lower as Antichain__Output, at(path, 'lower'));
+  const upper = antichainShape(m.upper as Antichain__Output, at(path, 'upper'));
+  const since = antichainShape(m.since as Antichain__Output, at(path, 'since'));
   return { lower, upper, since };
+}
+
+/** Decodes a Description and validates it (model/validate.ts validateDescription). */
+export function descriptionFromProto(msg: unknown, path = ''): Description {
+  return validateDescription(descriptionShape(msg, path), path);
 }
 
 /** Encodes a Description. */
@@ -245,28 +232,22 @@ export function descriptionToProto(d: Description): Description__Output {
 function hollowPartFromProto(msg: unknown, path: string): HollowPart {
   const m = message(msg, path);
   const key = str(m.key, at(path, 'key'));
-  withPath(at(path, 'key'), () => validatePartKey(key));
   const keyLower = present(m.key_lower) ? bytes(m.key_lower, at(path, 'keyLower')) : new Uint8Array(0);
-  if (keyLower.byteLength > MAX_KEY_LOWER_BYTES) {
-    fail(at(path, 'keyLower'), `${keyLower.byteLength} bytes, more than ${MAX_KEY_LOWER_BYTES}`);
-  }
   const checksum = present(m.checksum) ? str(m.checksum, at(path, 'checksum')) : '';
-  if (checksum !== '' && !CHECKSUM_RE.test(checksum)) {
-    fail(at(path, 'checksum'), `${show(checksum)} is not "sha256:" followed by 64 hex digits`);
-  }
   const part: HollowPart = {
     kind: 'hollow',
     key,
     encodedSizeBytes: count(m.encoded_size_bytes ?? '0', at(path, 'encodedSizeBytes')),
     updates: count(m.updates ?? '0', at(path, 'updates')),
     keyLower,
+    // Hex digits read in either case; the model keeps the lower-case form the engine computes.
     checksum: checksum.toLowerCase(),
   };
   return present(m.diffs_sum) ? { ...part, diffsSum: i64(m.diffs_sum, at(path, 'diffsSum')) } : part;
 }
 
-/** Decodes a Part: exactly one of `hollow` (a valid key) or `inline` (non-empty data). */
-export function partFromProto(msg: Part__Output | null | undefined, path = ''): Part {
+/** Reads the shape of a Part: exactly one of `hollow` or `inline`. */
+function partFromProto(msg: unknown, path = ''): Part {
   const m = message(msg, path);
   // Presence decides, not the virtual `kind` field: JSON input has no such field.
   const hasHollow = present(m.hollow);
@@ -276,7 +257,6 @@ export function partFromProto(msg: Part__Output | null | undefined, path = ''): 
   if (hasInline) {
     const inl = message(m.inline, at(path, 'inline'));
     const data = present(inl.data) ? bytes(inl.data, at(path, 'inline.data')) : new Uint8Array(0);
-    if (data.byteLength === 0) fail(at(path, 'inline.data'), 'an inline part needs its encoded bytes');
     return { kind: 'inline', data };
   }
   return fail(path, 'a part needs one of hollow or inline');
@@ -308,8 +288,8 @@ const RUN_ORDERS: Record<string, RunOrder> = {
   1: 'unordered',
 };
 
-/** Decodes a Run; an unknown order value is invalid rather than read as ordered. */
-export function runFromProto(msg: Run__Output | null | undefined, path = ''): Run {
+/** Reads a Run; an unknown order value is invalid rather than read as ordered. */
+function runFromProto(msg: unknown, path = ''): Run {
   const m = message(msg, path);
   const partsPath = at(path, 'parts');
   const parts = list(m.parts, partsPath).map((p, i) => partFromProto(p as Part__Output, `${partsPath}[${i}]`));
@@ -325,14 +305,19 @@ export function runToProto(r: Run): Run__Output {
   return { parts: r.parts.map(partToProto), order };
 }
 
-/** Decodes a HollowBatch: desc required, len a count that fits a JS number. */
-export function hollowBatchFromProto(msg: HollowBatch__Output | null | undefined, path = ''): HollowBatch {
+/** Reads the shape of a HollowBatch: desc required, len a count that fits a JS number. */
+function hollowBatchShape(msg: unknown, path: string): HollowBatch {
   const m = message(msg, path);
-  const desc = descriptionFromProto(m.desc as Description__Output, at(path, 'desc'));
+  const desc = descriptionShape(m.desc as Description__Output, at(path, 'desc'));
   const runsPath = at(path, 'runs');
   const runs = list(m.runs, runsPath).map((r, i) => runFromProto(r as Run__Output, `${runsPath}[${i}]`));
   const len = count(m.len ?? '0', at(path, 'len'));
   return { desc, runs, len };
+}
+
+/** Decodes a HollowBatch and validates it (model/validate.ts validateHollowBatch). */
+export function hollowBatchFromProto(msg: unknown, path = ''): HollowBatch {
+  return validateHollowBatch(hollowBatchShape(msg, path), path);
 }
 
 /** Encodes a HollowBatch. */
@@ -343,16 +328,34 @@ export function hollowBatchToProto(b: HollowBatch): HollowBatch__Output {
 // ---------------------------------------------------------------------------------------------
 // Requests and responses.
 
-/** Decodes a CompactRequest: a valid shard id, a description and every input batch. */
-export function compactRequestFromProto(msg: CompactRequest__Output | null | undefined): CompactRequest {
+function compactRequestShape(msg: unknown): CompactRequest {
   const m = message(msg, '');
   const shardId = str(m.shard_id ?? '', 'shardId');
-  withPath('shardId', () => validateShardId(shardId));
-  const desc = descriptionFromProto(m.desc as Description__Output, 'desc');
-  const inputs = list(m.inputs, 'inputs').map((b, i) => hollowBatchFromProto(b as HollowBatch__Output, `inputs[${i}]`));
+  const desc = descriptionShape(m.desc as Description__Output, 'desc');
+  const inputs = list(m.inputs, 'inputs').map((b, i) => hollowBatchShape(b as HollowBatch__Output, `inputs[${i}]`));
   const force = present(m.force) ? bool(m.force, 'force') : false;
   const requestId = present(m.request_id) ? str(m.request_id, 'requestId') : '';
   return { shardId, desc, inputs, force, requestId };
+}
+
+/**
+ * The validating boundary of a CompactRequest: reads the message's shape and validates it once
+ * against `limits` (model/validate.ts validateCompactRequest). The service decodes every request
+ * here; the engine takes the result as it is.
+ */
+export function validCompactRequestFromProto(
+  msg: unknown,
+  limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+): ValidCompactRequest {
+  return validateCompactRequest(compactRequestShape(msg), limits);
+}
+
+/**
+ * Reads a CompactRequest to pass it on (a client, a round trip): its shape and its fields' rules
+ * (model/validate.ts checkCompactRequestFields), not the request-wide ones the service applies.
+ */
+export function compactRequestFromProto(msg: unknown): CompactRequest {
+  return checkCompactRequestFields(compactRequestShape(msg));
 }
 
 /** Encodes a CompactRequest. */
@@ -367,7 +370,7 @@ export function compactRequestToProto(r: CompactRequest): CompactRequest__Output
 }
 
 /** Decodes CompactStats; an absent message reads as all zeros. */
-export function compactStatsFromProto(msg: CompactStats__Output | null | undefined, path = ''): CompactStats {
+export function compactStatsFromProto(msg: unknown, path = ''): CompactStats {
   if (!present(msg)) return emptyStats();
   const m = message(msg, path);
   const c = (name: string, json: string) => count(m[name] ?? '0', at(path, json));
@@ -406,7 +409,7 @@ export function compactStatsToProto(s: CompactStats): CompactStats__Output {
 const OUTCOMES: Record<string, CompactOutcome> = { COMPACTED: 'compacted', SKIPPED: 'skipped', 1: 'compacted', 2: 'skipped' };
 
 /** Decodes a CompactResponse: a known outcome, and an output batch when compacted. */
-export function compactResponseFromProto(msg: CompactResponse__Output | null | undefined): CompactResponse {
+export function compactResponseFromProto(msg: unknown): CompactResponse {
   const m = message(msg, '');
   const raw = m.outcome;
   const outcome = typeof raw === 'string' || typeof raw === 'number' ? OUTCOMES[raw] : undefined;
@@ -416,7 +419,7 @@ export function compactResponseFromProto(msg: CompactResponse__Output | null | u
     if (outcome === 'compacted') fail('output', 'missing for a compacted response');
     return { outcome, stats };
   }
-  return { outcome, output: hollowBatchFromProto(m.output as HollowBatch__Output, 'output'), stats };
+  return { outcome, output: validateHollowBatch(hollowBatchShape(m.output as HollowBatch__Output, 'output'), 'output'), stats };
 }
 
 /** Encodes a CompactResponse. */
@@ -428,17 +431,18 @@ export function compactResponseToProto(r: CompactResponse): CompactResponse__Out
   };
 }
 
-/** Decodes a DeletePartsRequest: a valid shard id and valid part keys (ownership is checked by the service). */
-export function deletePartsRequestFromProto(msg: DeletePartsRequest__Output | null | undefined): DeletePartsRequest {
+/**
+ * The one way a DeletePartsRequest message becomes a model object: a valid shard id and valid
+ * part keys of at most `maxKeyChars` (ownership is the service's authorization, not a shape rule).
+ */
+export function deletePartsRequestFromProto(
+  msg: unknown,
+  maxKeyChars = DEFAULT_MAX_KEY_CHARS,
+): DeletePartsRequest {
   const m = message(msg, '');
   const shardId = str(m.shard_id ?? '', 'shardId');
-  withPath('shardId', () => validateShardId(shardId));
-  const keys = list(m.keys, 'keys').map((k, i) => {
-    const key = str(k, `keys[${i}]`);
-    withPath(`keys[${i}]`, () => validatePartKey(key));
-    return key;
-  });
-  return { shardId, keys };
+  const keys = list(m.keys, 'keys').map((k, i) => str(k, `keys[${i}]`));
+  return validateDeletePartsRequest({ shardId, keys }, maxKeyChars);
 }
 
 /** Encodes a DeletePartsRequest. */
@@ -447,7 +451,7 @@ export function deletePartsRequestToProto(r: DeletePartsRequest): DeletePartsReq
 }
 
 /** Decodes a DeletePartsResponse. */
-export function deletePartsResponseFromProto(msg: DeletePartsResponse__Output | null | undefined): DeletePartsResponse {
+export function deletePartsResponseFromProto(msg: unknown): DeletePartsResponse {
   const m = message(msg, '');
   return { deleted: u32(m.deleted ?? 0, 'deleted'), missing: u32(m.missing ?? 0, 'missing') };
 }
@@ -463,18 +467,15 @@ interface ConfigField {
   readonly kind: 'bool' | 'u32' | 'u64' | 'double';
 }
 
-// One table drives ServiceConfig and UpdateConfigRequest so the two cannot drift apart.
-const CONFIG_FIELDS: readonly ConfigField[] = [
-  { proto: 'enabled', key: 'enabled', kind: 'bool' },
-  { proto: 'queue_size', key: 'queueSize', kind: 'u32' },
-  { proto: 'concurrency_limit', key: 'concurrencyLimit', kind: 'u32' },
-  { proto: 'heuristic_min_inputs', key: 'heuristicMinInputs', kind: 'u32' },
-  { proto: 'heuristic_min_parts', key: 'heuristicMinParts', kind: 'u32' },
-  { proto: 'heuristic_min_updates', key: 'heuristicMinUpdates', kind: 'u64' },
-  { proto: 'minimum_timeout_seconds', key: 'minimumTimeoutSeconds', kind: 'double' },
-  { proto: 'memory_bound_bytes', key: 'memoryBoundBytes', kind: 'u64' },
-  { proto: 'target_part_bytes', key: 'targetPartBytes', kind: 'u64' },
-];
+const CONFIG_KINDS: Readonly<Record<string, ConfigField['kind']>> = { bool: 'bool', u32: 'u32', u64: 'u64', double: 'double' };
+
+// The fields of ServiceConfig as the .proto declares them (schema.ts); UpdateConfigRequest has
+// the same fields with presence. The model's key of each is its JSON name.
+const CONFIG_FIELDS: readonly ConfigField[] = MESSAGES.ServiceConfig.map((f) => {
+  const kind = typeof f.type === 'string' ? CONFIG_KINDS[f.type] : undefined;
+  if (kind === undefined) throw internal(`ServiceConfig.${f.name}: no mapping for its type`);
+  return { proto: f.name as keyof ServiceConfig__Output, key: jsonName(f.name) as keyof ServiceConfig, kind };
+});
 
 function configValue(f: ConfigField, v: unknown): boolean | number {
   switch (f.kind) {
@@ -494,25 +495,26 @@ function configValueToProto(f: ConfigField, v: boolean | number): boolean | numb
 }
 
 /** Decodes a ServiceConfig (shape only: ranges such as concurrency >= 1 are the config layer's). */
-export function serviceConfigFromProto(msg: ServiceConfig__Output | null | undefined): ServiceConfig {
+export function serviceConfigFromProto(msg: unknown): ServiceConfig {
   const m = message(msg, '');
-  const out: Record<string, boolean | number> = {};
+  const out: Partial<Record<keyof ServiceConfig, boolean | number>> = {};
   for (const f of CONFIG_FIELDS) {
     const v = m[f.proto] ?? (f.kind === 'bool' ? false : f.kind === 'u64' ? '0' : 0);
     out[f.key] = configValue(f, v);
   }
-  return out as unknown as ServiceConfig;
+  // Every field of the .proto's ServiceConfig was set above; the model interface has the same keys.
+  return out as ServiceConfig;
 }
 
 /** Encodes a ServiceConfig. */
 export function serviceConfigToProto(c: ServiceConfig): ServiceConfig__Output {
-  const out: Record<string, boolean | number | string> = {};
+  const out: Partial<Record<keyof ServiceConfig__Output, boolean | number | string>> = {};
   for (const f of CONFIG_FIELDS) out[f.proto] = configValueToProto(f, c[f.key]);
-  return out as unknown as ServiceConfig__Output;
+  return out as ServiceConfig__Output;
 }
 
 /** Decodes an UpdateConfigRequest into the fields it sets; absent fields are left out. */
-export function updateConfigRequestFromProto(msg: UpdateConfigRequest__Output | null | undefined): ServiceConfigUpdate {
+export function updateConfigRequestFromProto(msg: unknown): ServiceConfigUpdate {
   const m = message(msg, '');
   const out: Record<string, boolean | number> = {};
   for (const f of CONFIG_FIELDS) if (present(m[f.proto])) out[f.key] = configValue(f, m[f.proto]);
@@ -521,12 +523,13 @@ export function updateConfigRequestFromProto(msg: UpdateConfigRequest__Output | 
 
 /** Encodes an UpdateConfigRequest with only the given fields set. */
 export function updateConfigRequestToProto(u: ServiceConfigUpdate): UpdateConfigRequest__Output {
-  const out: Record<string, boolean | number | string> = {};
+  const out: Partial<Record<keyof UpdateConfigRequest__Output, unknown>> = {};
   for (const f of CONFIG_FIELDS) {
     const v = u[f.key];
     if (v === undefined) continue;
     out[f.proto] = configValueToProto(f, v);
-    out[`_${f.proto}`] = f.proto;
+    // The loader's virtual field that says which optional field is present.
+    out[`_${f.proto}` as keyof UpdateConfigRequest__Output] = f.proto;
   }
-  return out as unknown as UpdateConfigRequest__Output;
+  return out as UpdateConfigRequest__Output;
 }

@@ -17,16 +17,11 @@ import type { Antichain } from '../model/antichain.js';
 import type { CompactRequest, CompactResponse, HollowBatch } from '../model/batch.js';
 import { U64_MAX, type Timestamp } from '../model/timestamp.js';
 import { I64_MAX, I64_MIN, type Update } from '../model/update.js';
-import type { Antichain__Output } from '../gen/compactd/v1/Antichain.js';
-import type { CompactRequest__Output } from '../gen/compactd/v1/CompactRequest.js';
-import type { CompactResponse__Output } from '../gen/compactd/v1/CompactResponse.js';
-import type { HollowBatch__Output } from '../gen/compactd/v1/HollowBatch.js';
-import type { ServiceConfig__Output } from '../gen/compactd/v1/ServiceConfig.js';
-import type { UpdateConfigRequest__Output } from '../gen/compactd/v1/UpdateConfigRequest.js';
 import {
   antichainFromProto,
   antichainToProto,
   compactRequestFromProto,
+  validCompactRequestFromProto,
   compactRequestToProto,
   compactResponseFromProto,
   compactResponseToProto,
@@ -35,105 +30,19 @@ import {
   serviceConfigFromProto,
   serviceConfigToProto,
   updateConfigRequestFromProto,
+  type RequestLimits,
   type ServiceConfig,
   type ServiceConfigUpdate,
+  type ValidCompactRequest,
 } from './convert.js';
-import { at, fail, show } from './paths.js';
+import { at, fail, show } from '../model/util/paths.js';
+import { ENUMS, MESSAGES, jsonName, type FieldSpec } from './schema.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-// ---------------------------------------------------------------------------------------------
-// Schema of the messages, as written in proto/compactd/v1/compactd.proto. A test compares this
-// table with the descriptors the loader reads from the .proto, so a new field cannot be missed.
-
-export type ScalarType = 'u64' | 'i64' | 'u32' | 'double' | 'bool' | 'string' | 'bytes';
-export type FieldType = ScalarType | { readonly enum: string } | { readonly message: string };
-
-export interface FieldSpec {
-  /** The name in the .proto (snake_case), also the property of the message object. */
-  readonly name: string;
-  readonly type: FieldType;
-  readonly repeated?: boolean;
-  /** proto3 `optional`: has presence. */
-  readonly optional?: boolean;
-  /** Name of the oneof the field belongs to. */
-  readonly oneof?: string;
-}
-
-const u64 = (name: string, extra: Partial<FieldSpec> = {}): FieldSpec => ({ name, type: 'u64', ...extra });
-const u32 = (name: string, extra: Partial<FieldSpec> = {}): FieldSpec => ({ name, type: 'u32', ...extra });
-const dbl = (name: string, extra: Partial<FieldSpec> = {}): FieldSpec => ({ name, type: 'double', ...extra });
-const msg = (name: string, message: string, extra: Partial<FieldSpec> = {}): FieldSpec => ({ name, type: { message }, ...extra });
-
-export const ENUMS: Readonly<Record<string, readonly string[]>> = {
-  RunOrder: ['RUN_ORDER_ORDERED', 'RUN_ORDER_UNORDERED'],
-  'CompactResponse.Outcome': ['OUTCOME_UNSPECIFIED', 'COMPACTED', 'SKIPPED'],
-};
-
-const CONFIG_FIELDS = (optional: boolean): FieldSpec[] => [
-  { name: 'enabled', type: 'bool', optional },
-  u32('queue_size', { optional }),
-  u32('concurrency_limit', { optional }),
-  u32('heuristic_min_inputs', { optional }),
-  u32('heuristic_min_parts', { optional }),
-  u64('heuristic_min_updates', { optional }),
-  dbl('minimum_timeout_seconds', { optional }),
-  u64('memory_bound_bytes', { optional }),
-  u64('target_part_bytes', { optional }),
-];
-
-export const MESSAGES: Readonly<Record<string, readonly FieldSpec[]>> = {
-  Timestamp: [u64('coords', { repeated: true })],
-  Antichain: [msg('elements', 'Timestamp', { repeated: true })],
-  Description: [msg('lower', 'Antichain'), msg('upper', 'Antichain'), msg('since', 'Antichain')],
-  HollowPart: [
-    { name: 'key', type: 'string' },
-    u64('encoded_size_bytes'),
-    u64('updates'),
-    { name: 'key_lower', type: 'bytes' },
-    { name: 'diffs_sum', type: 'i64', optional: true },
-    { name: 'checksum', type: 'string' },
-  ],
-  InlinePart: [{ name: 'data', type: 'bytes' }],
-  Part: [msg('hollow', 'HollowPart', { oneof: 'kind' }), msg('inline', 'InlinePart', { oneof: 'kind' })],
-  Run: [msg('parts', 'Part', { repeated: true }), { name: 'order', type: { enum: 'RunOrder' } }],
-  HollowBatch: [msg('desc', 'Description'), msg('runs', 'Run', { repeated: true }), u64('len')],
-  CompactRequest: [
-    { name: 'shard_id', type: 'string' },
-    msg('desc', 'Description'),
-    msg('inputs', 'HollowBatch', { repeated: true }),
-    { name: 'force', type: 'bool' },
-    { name: 'request_id', type: 'string' },
-  ],
-  CompactResponse: [
-    { name: 'outcome', type: { enum: 'CompactResponse.Outcome' } },
-    msg('output', 'HollowBatch'),
-    msg('stats', 'CompactStats'),
-  ],
-  CompactStats: [
-    u64('input_updates'),
-    u64('output_updates'),
-    u64('input_bytes'),
-    u64('output_bytes'),
-    u32('input_runs'),
-    u32('output_runs'),
-    u32('chunks'),
-    u32('memory_violations'),
-    dbl('queued_seconds'),
-    dbl('run_seconds'),
-  ],
-  DeletePartsRequest: [{ name: 'shard_id', type: 'string' }, { name: 'keys', type: 'string', repeated: true }],
-  DeletePartsResponse: [u32('deleted'), u32('missing')],
-  GetConfigRequest: [],
-  ServiceConfig: CONFIG_FIELDS(false),
-  UpdateConfigRequest: CONFIG_FIELDS(true),
-};
-
-/** The proto3 JSON name of a field: lowerCamelCase of the snake_case name. */
-export function jsonName(protoName: string): string {
-  return protoName.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-}
+// The schema of the messages is read from the .proto (schema.ts), not restated here.
+export { ENUMS, MESSAGES, jsonName, type FieldSpec, type FieldType, type ScalarType } from './schema.js';
 
 // ---------------------------------------------------------------------------------------------
 // Errors and small readers.
@@ -338,7 +247,7 @@ export function messageFromJson(type: string, value: unknown, path = ''): Record
 function valueToJson(f: FieldSpec, v: unknown): JsonValue {
   const t = f.type;
   if (typeof t === 'object') {
-    if ('message' in t) return messageToJson(t.message, v as Record<string, unknown>);
+    if ('message' in t) return messageToJson(t.message, v as object);
     const names = ENUMS[t.enum];
     return typeof v === 'number' ? (names[v] ?? v) : String(v);
   }
@@ -365,7 +274,8 @@ function valueToJson(f: FieldSpec, v: unknown): JsonValue {
  * Renders a message object of `type` as canonical JSON: lowerCamelCase names in .proto order,
  * 64-bit integers as strings, bytes as base64, enums by name.
  */
-export function messageToJson(type: string, obj: Record<string, unknown>): JsonObject {
+export function messageToJson(type: string, message: object): JsonObject {
+  const obj = message as Record<string, unknown>;
   const spec = MESSAGES[type];
   if (!spec) throw new TypeError(`unknown message type ${type}`);
   const out: JsonObject = {};
@@ -385,37 +295,43 @@ export function messageToJson(type: string, obj: Record<string, unknown>): JsonO
 // ---------------------------------------------------------------------------------------------
 // Domain-level entry points.
 
-/** Parses a CompactRequest from JSON text or a parsed value; shape errors are `invalid`. */
+/** Parses a CompactRequest from JSON text or a parsed value to pass it on (see compactRequestFromProto). */
 export function compactRequestFromJson(input: unknown): CompactRequest {
   const m = messageFromJson('CompactRequest', parseJson(input, 'CompactRequest JSON'));
-  return compactRequestFromProto(m as unknown as CompactRequest__Output);
+  return compactRequestFromProto(m);
+}
+
+/** Parses and validates a CompactRequest from JSON for the engine (see validCompactRequestFromProto). */
+export function validCompactRequestFromJson(input: unknown, limits?: RequestLimits): ValidCompactRequest {
+  const m = messageFromJson('CompactRequest', parseJson(input, 'CompactRequest JSON'));
+  return validCompactRequestFromProto(m, limits);
 }
 
 /** Renders a CompactRequest as canonical JSON. */
 export function compactRequestToJson(r: CompactRequest): JsonObject {
-  return messageToJson('CompactRequest', compactRequestToProto(r) as unknown as Record<string, unknown>);
+  return messageToJson('CompactRequest', compactRequestToProto(r));
 }
 
 /** Parses a CompactResponse from JSON text or a parsed value. */
 export function compactResponseFromJson(input: unknown): CompactResponse {
   const m = messageFromJson('CompactResponse', parseJson(input, 'CompactResponse JSON'));
-  return compactResponseFromProto(m as unknown as CompactResponse__Output);
+  return compactResponseFromProto(m);
 }
 
 /** Renders a CompactResponse as canonical JSON. */
 export function compactResponseToJson(r: CompactResponse): JsonObject {
-  return messageToJson('CompactResponse', compactResponseToProto(r) as unknown as Record<string, unknown>);
+  return messageToJson('CompactResponse', compactResponseToProto(r));
 }
 
 /** Parses a HollowBatch from JSON text or a parsed value. */
 export function hollowBatchFromJson(input: unknown): HollowBatch {
   const m = messageFromJson('HollowBatch', parseJson(input, 'HollowBatch JSON'));
-  return hollowBatchFromProto(m as unknown as HollowBatch__Output);
+  return hollowBatchFromProto(m);
 }
 
 /** Renders a HollowBatch as canonical JSON. */
 export function hollowBatchToJson(b: HollowBatch): JsonObject {
-  return messageToJson('HollowBatch', hollowBatchToProto(b) as unknown as Record<string, unknown>);
+  return messageToJson('HollowBatch', hollowBatchToProto(b));
 }
 
 /**
@@ -426,7 +342,7 @@ export function hollowBatchToJson(b: HollowBatch): JsonObject {
 export function antichainFromJson(input: unknown, path = ''): Antichain {
   const value = parseJson(input, path ? `${path} JSON` : 'antichain JSON');
   const m = messageFromJson('Antichain', value, path);
-  return antichainFromProto(m as unknown as Antichain__Output, path);
+  return antichainFromProto(m, path);
 }
 
 /** Renders a frontier in the short form `[["0"]]`. */
@@ -437,18 +353,18 @@ export function antichainToJson(a: Antichain): JsonValue {
 /** Parses a ServiceConfig message from JSON. */
 export function serviceConfigFromJson(input: unknown): ServiceConfig {
   const m = messageFromJson('ServiceConfig', parseJson(input, 'ServiceConfig JSON'));
-  return serviceConfigFromProto(m as unknown as ServiceConfig__Output);
+  return serviceConfigFromProto(m);
 }
 
 /** Renders a ServiceConfig as canonical JSON. */
 export function serviceConfigToJson(c: ServiceConfig): JsonObject {
-  return messageToJson('ServiceConfig', serviceConfigToProto(c) as unknown as Record<string, unknown>);
+  return messageToJson('ServiceConfig', serviceConfigToProto(c));
 }
 
 /** Parses an UpdateConfigRequest from JSON into the fields it sets. */
 export function serviceConfigUpdateFromJson(input: unknown): ServiceConfigUpdate {
   const m = messageFromJson('UpdateConfigRequest', parseJson(input, 'UpdateConfigRequest JSON'));
-  return updateConfigRequestFromProto(m as unknown as UpdateConfigRequest__Output);
+  return updateConfigRequestFromProto(m);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
  * The behaviour every Blob must have, as one suite run against each store. Each test gets a fresh,
  * empty store from the factory.
  */
+import { mapLimit } from '../../src/model/util/concurrency.js';
 import { randomFillSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Blob, BlobMeta } from '../../src/blob/blob.js';
@@ -26,12 +27,7 @@ export async function listAll(blob: Blob, prefix: string): Promise<BlobMeta[]> {
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
+  await mapLimit(items, limit, fn);
 }
 
 function bytes(n: number, seed = 1): Uint8Array {

@@ -213,3 +213,43 @@ describe('retry', () => {
     expect(calls).toBe(0);
   });
 });
+
+describe('determinacy of errors nobody classified', () => {
+  const fast = retryPolicy({ initialBackoffMs: 1, maxBackoffMs: 4, maxElapsedMs: 5_000 });
+
+  it('a CompactdError made without saying is indeterminate', () => {
+    expect(new CompactdError('internal', 'x').determinate).toBe(false);
+    expect(CompactdError.from(new Error('fs said something odd')).determinate).toBe(false);
+    expect(new CompactdError('unavailable', 'x', { determinate: true }).determinate).toBe(true);
+  });
+
+  it('giving up after unknown (non-CompactdError) failures reports indeterminate', async () => {
+    const err = await failure(
+      retry(
+        async () => {
+          throw new Error('ECONNRESET from somewhere unclassified');
+        },
+        { policy: retryPolicy({ ...fast, maxAttempts: 3 }), retryable: () => true },
+      ),
+    );
+    expect(err.kind).toBe('unavailable');
+    expect(err.determinate).toBe(false);
+  });
+
+  it('an operation stopped before its first attempt is determinate: nothing was sent', async () => {
+    const ctl = new AbortController();
+    ctl.abort();
+    let calls = 0;
+    const err = await failure(
+      retry(
+        async () => {
+          calls++;
+        },
+        { policy: fast, signal: ctl.signal },
+      ),
+    );
+    expect(calls).toBe(0);
+    expect(err.kind).toBe('cancelled');
+    expect(err.determinate).toBe(true);
+  });
+});

@@ -42,7 +42,12 @@ describe('parseFlags', () => {
     expect(parse('--shard', 's', '--dims', '3')).toMatchObject({ dims: 3 });
     expect(parse('--shard', 's', '--target-part-bytes', '4096')).toMatchObject({ 'target-part-bytes': 4096 });
     expect(parse('--shard', 's', '--target-part-bytes=128MiB')).toMatchObject({ 'target-part-bytes': 128 * 2 ** 20 });
-    expect(parse('--shard', 's', '--target-part-bytes=2kb')).toMatchObject({ 'target-part-bytes': 2000 });
+    // One set of units for serve and every command: binary only; 2kb was read as 2000 here and refused by serve.
+    expect(parse('--shard', 's', '--target-part-bytes=2KiB')).toMatchObject({ 'target-part-bytes': 2048 });
+    expect(parse('--shard', 's', '--target-part-bytes=1TiB')).toMatchObject({ 'target-part-bytes': 2 ** 40 });
+    expect(error('--shard', 's', '--target-part-bytes=2kb')).toBe(
+      '--target-part-bytes: expected a byte size such as 1048576 or 128MiB, got "2kb" (see compactd cmd --help)',
+    );
     expect(parse('--shard', 's', '--target-part-bytes=1GiB')).toMatchObject({ 'target-part-bytes': 2 ** 30 });
   });
 

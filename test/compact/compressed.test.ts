@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryBlob } from '../../src/blob/memory.js';
-import { compact } from '../../src/compact/compact.js';
+import { validateAndCompact } from '../helpers/compact.js';
 import { DEFAULT_ENGINE_CONFIG } from '../../src/compact/types.js';
 import type { HollowBatch } from '../../src/model/batch.js';
 import { CompactdError } from '../../src/model/errors.js';
@@ -43,7 +43,7 @@ describe('compressed parts under the memory bound', () => {
     }));
     expect(inputs.every((b) => (b.runs[0].parts[0] as { data: Uint8Array }).data.byteLength < 64 * 1024)).toBe(true);
     const memoryBoundBytes = 48 * MiB;
-    const res = await compact(
+    const res = await validateAndCompact(
       { shardId: 'bomb', desc: desc1(0, 4, 0), inputs, force: true, requestId: '' },
       { blob: new MemoryBlob(), config: { ...DEFAULT_ENGINE_CONFIG, memoryBoundBytes, targetPartBytes: 1 * MiB } },
     );
@@ -61,7 +61,7 @@ describe('compressed parts under the memory bound', () => {
       runs: [{ order: 'ordered', parts: [{ kind: 'inline', data: bomb(i, 40 * MiB) }] }],
       len: 1,
     }));
-    const err = await compact(
+    const err = await validateAndCompact(
       { shardId: 'bomb', desc: desc1(0, 4, 0), inputs, force: true, requestId: '' },
       { blob, config: { ...DEFAULT_ENGINE_CONFIG, memoryBoundBytes: 16 * MiB, targetPartBytes: 1 * MiB } },
     ).then(

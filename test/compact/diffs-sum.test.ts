@@ -13,7 +13,6 @@ import { describe, expect, it } from 'vitest';
 import { MemoryBlob } from '../../src/blob/memory.js';
 import { BatchReader } from '../../src/client/batch-reader.js';
 import { BatchWriter } from '../../src/client/batch-writer.js';
-import { compact } from '../../src/compact/compact.js';
 import { DEFAULT_ENGINE_CONFIG } from '../../src/compact/types.js';
 import type { CompactRequest, CompactResponse, HollowBatch, HollowPart } from '../../src/model/batch.js';
 import { recordedDiffsSum } from '../../src/model/batch.js';
@@ -27,6 +26,7 @@ import { compactResponseFromProto, compactResponseToProto, partToProto } from '.
 import { compactResponseFromJson, compactResponseToJson, hollowBatchToJson, updateToNdjsonLine } from '../../src/wire/json.js';
 import { loadCompactdPackage } from '../../src/wire/load.js';
 import { run } from '../helpers/cli.js';
+import { validateAndCompact } from '../helpers/compact.js';
 
 const SHARD = 'sums';
 const P62 = 1n << 62n;
@@ -69,7 +69,7 @@ async function compactAll(blob: MemoryBlob, inputs: HollowBatch[], targetPartByt
     force: true,
     requestId: '',
   };
-  const { output, stats } = await compact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes } });
+  const { output, stats } = await validateAndCompact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes } });
   return { outcome: 'compacted', output, stats };
 }
 

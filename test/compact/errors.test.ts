@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { Blob } from '../../src/blob/blob.js';
 import { FaultyBlob } from '../../src/blob/faulty.js';
 import { MemoryBlob } from '../../src/blob/memory.js';
-import { compact } from '../../src/compact/compact.js';
+import { cancellationOf } from '../../src/compact/cancel.js';
+import { validateAndCompact } from '../helpers/compact.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../../src/compact/types.js';
 import type { CompactRequest, HollowBatch, HollowPart } from '../../src/model/batch.js';
 import type { Description } from '../../src/model/description.js';
@@ -53,7 +54,7 @@ async function expectFailure(
   inspect: Blob = blob,
 ): Promise<void> {
   const before = await snapshot(inspect);
-  const err = await compact(req, { blob, config, signal }).then(
+  const err = await validateAndCompact(req, { blob, config, cancel: signal && cancellationOf(signal) }).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -116,7 +117,7 @@ describe('engine error paths', () => {
     const d = desc1(0, 1, 0);
     const run = await writeRun(blob, SHARD, 1, d, [{ rows: [upd('b', 'v', 0, 1), upd('a', 'v', 0, 1), upd('b', 'v', 0, -1)] }], 'unordered');
     const req: CompactRequest = { shardId: SHARD, desc: desc1(0, 1, 0), inputs: [{ desc: d, runs: [run], len: 3 }], force: true, requestId: '' };
-    const { output } = await compact(req, { blob, config: small });
+    const { output } = await validateAndCompact(req, { blob, config: small });
     expect((await readRows(blob, SHARD, output)).flat()).toEqual([upd('a', 'v', 0, 1)]);
   });
 
@@ -155,7 +156,7 @@ describe('engine error paths', () => {
     await expectFailure(blob, req, 'out_of_range', /i64/);
     // Exactly at the limit is fine.
     const b2 = await writeBatch(blob, SHARD, 1, desc1(1, 2, 0), [[[upd('a', 'v', 1, -1)]]]);
-    const ok = await compact({ ...req, inputs: [b0, b2] }, { blob, config: small });
+    const ok = await validateAndCompact({ ...req, inputs: [b0, b2] }, { blob, config: small });
     expect((await readRows(blob, SHARD, ok.output)).flat()).toEqual([upd('a', 'v', 5, max - 1n)]);
   });
 
@@ -208,7 +209,7 @@ describe('request limits', () => {
     const desc: Description = { lower: wide, upper: [], since: ac([0, 0]) };
     const req: CompactRequest = { shardId: SHARD, desc, inputs: [{ desc, runs: [], len: 0 }], force: true, requestId: '' };
     await expectFailure(blob, req, 'exhausted', /1025 elements, over the limit of 1024/);
-    const ok = await compact({ ...req, desc: { ...desc, lower: wide.slice(0, 1024) }, inputs: [{ desc: { ...desc, lower: wide.slice(0, 1024) }, runs: [], len: 0 }] }, { blob, config: small });
+    const ok = await validateAndCompact({ ...req, desc: { ...desc, lower: wide.slice(0, 1024) }, inputs: [{ desc: { ...desc, lower: wide.slice(0, 1024) }, runs: [], len: 0 }] }, { blob, config: small });
     expect(ok.output.len).toBe(0);
   });
 });
@@ -222,7 +223,7 @@ describe('narrower batches (docs/contract.md, "Narrower batches")', () => {
       { rows: [upd('a', 'v', 2, 1), upd('a', 'v', 3, 1), upd('b', 'v', 5, 1), upd('c', 'v', 6, 1)], writtenDesc: written },
     ]);
     const req: CompactRequest = { shardId: SHARD, desc: desc1(3, 6, 4), inputs: [{ desc: registered, runs: [run], len: 4 }], force: true, requestId: '' };
-    const { output, stats } = await compact(req, { blob, config: small });
+    const { output, stats } = await validateAndCompact(req, { blob, config: small });
     expect((await readRows(blob, SHARD, output)).flat()).toEqual([upd('a', 'v', 4, 1), upd('b', 'v', 5, 1)]);
     expect(stats.inputUpdates).toBe(2);
   });

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryBlob } from '../../src/blob/memory.js';
-import { compact } from '../../src/compact/compact.js';
+import { validateAndCompact } from '../helpers/compact.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../../src/compact/types.js';
 import type { CompactRequest, HollowBatch, Run } from '../../src/model/batch.js';
 import type { Description } from '../../src/model/description.js';
@@ -162,7 +162,7 @@ describe('engine vs reference model', () => {
           expectedErr = (e as CompactdError).kind;
         }
 
-        const result = await compact(req, { blob, config }).then(
+        const result = await validateAndCompact(req, { blob, config }).then(
           (r) => r,
           (e: unknown) => e as CompactdError,
         );
@@ -209,7 +209,9 @@ describe('engine vs reference model', () => {
         expect(stats.outputUpdates).toBe(all.length);
         expect(stats.inputUpdates).toBe(stored.length);
         expect(stats.outputRuns).toBe(output.runs.length);
-        expect(output.runs.length).toBeLessThanOrEqual(Math.max(stats.chunks, 0));
+        // One output run per chunk that kept any update: never more runs than chunks, at least one when output is non-empty.
+        expect(output.runs.length).toBeLessThanOrEqual(stats.chunks);
+        if (output.len > 0) expect(output.runs.length).toBeGreaterThanOrEqual(1);
         expect(all.reduce((a, u) => a + u.d, 0n)).toBe(stored.reduce((a, u) => a + u.d, 0n));
 
         let outBytes = 0;
@@ -239,6 +241,8 @@ describe('engine vs reference model', () => {
   });
 
   it('keeps the input parts it holds within the run budget when no violation is counted', async () => {
+    // The bound is asserted only for compactions without a violation: count them, so the case is known to occur.
+    let withinBudget = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 2, max: 12 }),
@@ -266,8 +270,9 @@ describe('engine vs reference model', () => {
           const req: CompactRequest = { shardId: SHARD, desc: { ...desc, since: ac([5]) }, inputs: [{ desc, runs, len }], force: true, requestId: '' };
           const maxPart = Math.max(...runs.flatMap((r) => r.parts.map((p) => (p.kind === 'hollow' ? p.encodedSizeBytes : 0))));
           const memoryBoundBytes = 2 * target + budgetParts * maxPart;
-          const res = await compact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: target, memoryBoundBytes } });
+          const res = await validateAndCompact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: target, memoryBoundBytes } });
           if (res.stats.memoryViolations === 0) {
+            withinBudget++;
             expect(res.peakResidentBytes).toBeLessThanOrEqual(memoryBoundBytes - 2 * target);
           }
           expect(res.peakResidentBytes).toBeGreaterThan(0);
@@ -281,6 +286,7 @@ describe('engine vs reference model', () => {
       ),
       { numRuns: 40 },
     );
+    expect(withinBudget).toBeGreaterThan(0);
   });
 });
 
@@ -305,7 +311,7 @@ describe('engine vs reference model: frontiers of several elements', () => {
             force: true,
             requestId: '',
           };
-          const { output } = await compact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: 200, memoryBoundBytes: 4096 } });
+          const { output } = await validateAndCompact(req, { blob, config: { ...DEFAULT_ENGINE_CONFIG, targetPartBytes: 200, memoryBoundBytes: 4096 } });
           expect((await readRows(blob, SHARD, output)).flat()).toEqual(consolidate(stored, since));
         },
       ),

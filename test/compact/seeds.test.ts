@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryBlob } from '../../src/blob/memory.js';
-import { compact } from '../../src/compact/compact.js';
+import { validateAndCompact } from '../helpers/compact.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../../src/compact/types.js';
 import type { CompactRequest, HollowBatch } from '../../src/model/batch.js';
 import type { Description } from '../../src/model/description.js';
@@ -92,7 +92,7 @@ describe('compact_trace cases (2021 seed)', () => {
     it(`${c.name}: one output part at the normal target size`, async () => {
       const blob = new MemoryBlob();
       const req = await twoBatchRequest(blob, c);
-      const { output, stats } = await compact(req, { blob, config: cfg() });
+      const { output, stats } = await validateAndCompact(req, { blob, config: cfg() });
       expect(output.desc).toEqual(req.desc);
       expect(output.runs).toHaveLength(1);
       expect(output.runs[0].parts).toHaveLength(1);
@@ -105,7 +105,7 @@ describe('compact_trace cases (2021 seed)', () => {
     it(`${c.name}: a tiny target size puts every update in its own part`, async () => {
       const blob = new MemoryBlob();
       const req = await twoBatchRequest(blob, c);
-      const { output } = await compact(req, { blob, config: cfg({ targetPartBytes: 10, memoryBoundBytes: 1 << 20 }) });
+      const { output } = await validateAndCompact(req, { blob, config: cfg({ targetPartBytes: 10, memoryBoundBytes: 1 << 20 }) });
       expect(output.runs).toHaveLength(1);
       expect(output.runs[0].parts).toHaveLength(3);
       expect(await outputRows(blob, output)).toEqual(c.expected);
@@ -124,7 +124,7 @@ describe('compact_trace error cases (2021 seed)', () => {
   });
   const expectInvalid = async (r: CompactRequest, fragment: string) => {
     const blob = new MemoryBlob();
-    const err = await compact(r, { blob, config: cfg() }).then(
+    const err = await validateAndCompact(r, { blob, config: cfg() }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -155,7 +155,7 @@ describe('Compactor cases (current seed)', () => {
     const b0 = await writeBatch(blob, SHARD, 1, desc1(0, 1, 0), [[[upd('0', 'zero', 0, 1)]]]);
     const b1 = await writeBatch(blob, SHARD, 1, desc1(1, 2, 0), [[[upd('0', 'zero', 1, -1), upd('1', 'one', 1, 1)]]]);
     const req: CompactRequest = { shardId: SHARD, desc: desc1(0, 2, 10), inputs: [b0, b1], force: true, requestId: '' };
-    const { output } = await compact(req, { blob, config: cfg({ targetPartBytes: 100, memoryBoundBytes: 1 << 20 }) });
+    const { output } = await validateAndCompact(req, { blob, config: cfg({ targetPartBytes: 100, memoryBoundBytes: 1 << 20 }) });
     expect(output.desc).toEqual(req.desc);
     expect(output.len).toBe(1);
     expect(output.runs.flatMap((r) => r.parts)).toHaveLength(1);
@@ -177,7 +177,7 @@ describe('Compactor cases (current seed)', () => {
       force: true,
       requestId: '',
     };
-    const { output } = await compact(req, { blob, config: cfg({ targetPartBytes: 100, memoryBoundBytes: 1 << 20 }) });
+    const { output } = await validateAndCompact(req, { blob, config: cfg({ targetPartBytes: 100, memoryBoundBytes: 1 << 20 }) });
     expect(output.desc).toEqual(req.desc);
     expect(output.len).toBe(2);
     expect(output.runs.flatMap((r) => r.parts)).toHaveLength(1);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DEFAULT_ENGINE_CONFIG, DEFAULT_LIMITS } from '../../src/compact/types.js';
+import { DEFAULT_ENGINE_CONFIG } from '../../src/compact/types.js';
+import { DEFAULT_REQUEST_LIMITS as DEFAULT_LIMITS } from '../../src/model/validate.js';
 import { envName, readEnv } from '../../src/config/env.js';
 import {
   applyConfigUpdate,
@@ -96,6 +97,14 @@ describe('parseServeOptions', () => {
     expect(o.memoryBoundBytes).toBe(64 * 1024 * 1024);
     expect(o.targetPartBytes).toBe(2048);
     expect(o.maxMessageBytes).toBe(1024 ** 3);
+  });
+
+  it('takes TiB and says so in the help; refuses decimal units like every command', () => {
+    expect(parseServeOptions(['--memory-bound-bytes', '2TiB'], {}).memoryBoundBytes).toBe(2 * 1024 ** 4);
+    expect(errorOf(() => parseServeOptions(['--target-part-bytes', '2kb'], {})).message).toBe(
+      '--target-part-bytes: expected a size in bytes >= 1 (a whole number of bytes, optionally with KiB, MiB, GiB or TiB (kB, MB, GB are refused)), got "2kb"',
+    );
+    expect(serveHelp()).toContain('Sizes: a whole number of bytes, optionally with KiB, MiB, GiB or TiB (kB, MB, GB are refused).');
   });
 
   it('parses any whole size with any unit (property)', () => {

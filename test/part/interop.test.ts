@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBlob } from '../../src/blob/memory.js';
 import { BatchWriter } from '../../src/client/batch-writer.js';
-import { compact } from '../../src/compact/compact.js';
 import { DEFAULT_ENGINE_CONFIG } from '../../src/compact/types.js';
 import type { HollowBatch } from '../../src/model/batch.js';
 import { PART_COMPRESSIONS, type PartCompression } from '../../src/model/compression.js';
@@ -31,6 +30,7 @@ import { encodePart } from '../../src/part/encode.js';
 import { columnsFromUpdates, updatesFromColumns } from '../../src/part/rows.js';
 import { compactResponseFromJson, hollowBatchFromJson, hollowBatchToJson, updateToNdjsonLine } from '../../src/wire/json.js';
 import { run } from '../helpers/cli.js';
+import { validateAndCompact } from '../helpers/compact.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const SHARD = 'interop';
@@ -222,7 +222,7 @@ describe.each(PART_COMPRESSIONS)('compression %s: an independent Arrow reader re
     const small = (x: Update): boolean => x.d > -10n && x.d < 10n;
     const c = a.filter(small).slice(0, 300).map((u) => ({ ...u, t: [50n, ...u.t.slice(1)], d: 1n }));
     const inputs = [await writer.write(a, desc(dims, 0, 50, 0)), await writer.write([...b, ...c], desc(dims, 50, 100, 0))];
-    const res = await compact(
+    const res = await validateAndCompact(
       { shardId: SHARD, desc: desc(dims, 0, 100, 60), inputs, force: true, requestId: '' },
       { blob, config: { ...DEFAULT_ENGINE_CONFIG, compression, targetPartBytes: 48 * 1024 } },
     );

@@ -6,7 +6,7 @@ import { CompactdError } from '../../src/model/errors.js';
 import { createMetrics } from '../../src/obs/metrics.js';
 import { RequestAbort } from '../../src/service/abort.js';
 import { metricSum } from './prom.js';
-import { Admission, compactionTimeoutMs, requestSize, shouldCompact, type Slot } from '../../src/service/admission.js';
+import { Admission, compactionTimeoutMs, requestSize, shouldCompact, type AdmissionPermit } from '../../src/service/admission.js';
 
 const MiB = 1024 * 1024;
 
@@ -65,16 +65,21 @@ describe('request size and heuristics', () => {
     expect(shouldCompact(false, { ...small, updates: 1024 }, cfg)).toBe(true);
   });
 
-  it('compacts exactly when some threshold is reached (property)', () => {
+  it('compacts from each threshold on and never below all of them (property)', () => {
     fc.assert(
       fc.property(
-        fc.record({ inputs: fc.nat(20), parts: fc.nat(20), updates: fc.nat(3000), bytes: fc.constant(0) }),
-        fc.record({ heuristicMinInputs: fc.nat(20), heuristicMinParts: fc.nat(20), heuristicMinUpdates: fc.nat(3000) }),
-        fc.boolean(),
-        (size, th, force) => {
+        fc.record({ heuristicMinInputs: fc.integer({ min: 1, max: 20 }), heuristicMinParts: fc.integer({ min: 1, max: 20 }), heuristicMinUpdates: fc.integer({ min: 1, max: 3000 }) }),
+        fc.constantFrom('inputs', 'parts', 'updates'),
+        fc.nat(5),
+        (th, which, extra) => {
           const cfg = liveConfig(th).get();
-          const expected = force || size.inputs >= th.heuristicMinInputs || size.parts >= th.heuristicMinParts || size.updates >= th.heuristicMinUpdates;
-          expect(shouldCompact(force, size, cfg)).toBe(expected);
+          // Just below every threshold: skipped, unless forced.
+          const below = { inputs: th.heuristicMinInputs - 1, parts: th.heuristicMinParts - 1, updates: th.heuristicMinUpdates - 1, bytes: 0 };
+          expect(shouldCompact(false, below, cfg)).toBe(false);
+          expect(shouldCompact(true, below, cfg)).toBe(true);
+          // One count at (or past) its threshold is enough.
+          const at = { inputs: th.heuristicMinInputs, parts: th.heuristicMinParts, updates: th.heuristicMinUpdates }[which];
+          expect(shouldCompact(false, { ...below, [which]: at + extra }, cfg)).toBe(true);
         },
       ),
       { numRuns: 100 },
@@ -161,11 +166,11 @@ describe('Admission', () => {
     cfg.set({ concurrencyLimit: 1 });
     a.pump();
     first.release();
-    (q[0].value as Slot).release();
+    (q[0].value as AdmissionPermit).release();
     await tick();
     // Two of three slots are free, but the limit is 1 and one slot is still held.
     expect(q[2].settled).toBe(false);
-    (q[1].value as Slot).release();
+    (q[1].value as AdmissionPermit).release();
     await tick();
     expect(q[2].settled).toBe(true);
   });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Blob } from '../../src/blob/blob.js';
 import { openBlob } from '../../src/blob/url.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../../src/compact/types.js';
-import type { CompactRequest } from '../../src/model/batch.js';
+import { validateCompactRequest, type ValidCompactRequest } from '../../src/model/validate.js';
 import { CompactdError } from '../../src/model/errors.js';
 import { createRootLogger } from '../../src/obs/log.js';
 import { WorkerPool } from '../../src/service/workers.js';
@@ -36,14 +36,14 @@ async function keys(prefix: string): Promise<string[]> {
 }
 
 /** Two consecutive batches of `rows` updates each, with every key written twice (so some cancel). */
-async function request(rows: number): Promise<CompactRequest> {
+async function request(rows: number): Promise<ValidCompactRequest> {
   const a = Array.from({ length: rows }, (_, i) => upd(`k${String(i).padStart(8, '0')}`, 'v', 1, 1));
   const b = Array.from({ length: rows }, (_, i) => upd(`k${String(i).padStart(8, '0')}`, 'v', 2, i % 2 === 0 ? -1 : 1));
   const inputs = [
     await writeBatch(blob, SHARD, 1, desc1(0, 2, 0), [[consolidate(a, [])]]),
     await writeBatch(blob, SHARD, 1, desc1(2, 4, 0), [[consolidate(b, [])]]),
   ];
-  return { shardId: SHARD, desc: desc1(0, 4, 3), inputs, force: true, requestId: 'r' };
+  return validateCompactRequest({ shardId: SHARD, desc: desc1(0, 4, 3), inputs, force: true, requestId: 'r' });
 }
 
 
@@ -68,58 +68,49 @@ describe('WorkerPool', () => {
   afterAll(() => shared.close());
 
   it('runs a compaction in a worker thread and reports its blob operations', async () => {
-    const p = shared;
     observed.length = 0;
-    {
-      const req = await request(100);
-      const res = await p.run(req, DEFAULT_ENGINE_CONFIG);
-      // k even: +1 at t1, -1 at t2, both advanced to 3: they cancel. k odd: +2.
-      const rows = (await readRows(blob, SHARD, res.output)).flat();
-      expect(rows.length).toBe(50);
-      expect(rows.every((u) => u.d === 2n && u.t[0] === 3n)).toBe(true);
-      expect(res.stats.inputUpdates).toBe(200);
-      expect(observed).toContain('get');
-      expect(observed).toContain('set');
-    }
+    const req = await request(100);
+    const res = await shared.run(req, DEFAULT_ENGINE_CONFIG);
+    // k even: +1 at t1, -1 at t2, both advanced to 3: they cancel. k odd: +2.
+    const rows = (await readRows(blob, SHARD, res.output)).flat();
+    expect(rows.length).toBe(50);
+    expect(rows.every((u) => u.d === 2n && u.t[0] === 3n)).toBe(true);
+    expect(res.stats.inputUpdates).toBe(200);
+    expect(observed).toContain('get');
+    expect(observed).toContain('set');
   });
 
   it('answers the engine error as a CompactdError of its kind', async () => {
-    const p = shared;
-    {
-      const req = await request(4);
-      const missing: CompactRequest = {
-        ...req,
-        inputs: [{ ...req.inputs[0], runs: [{ order: 'ordered', parts: [{ ...req.inputs[0].runs[0].parts[0], key: 'w0/gone' } as never] }] }, req.inputs[1]],
-      };
-      const err = (await p.run(missing, DEFAULT_ENGINE_CONFIG).catch((e: unknown) => e)) as CompactdError;
-      expect(err).toBeInstanceOf(CompactdError);
-      expect(err.kind).toBe('not_found');
-      expect(err.message).toContain('w0/gone');
-    }
+    const req = await request(4);
+    const missing = validateCompactRequest({
+      ...req,
+      inputs: [{ ...req.inputs[0], runs: [{ order: 'ordered', parts: [{ ...req.inputs[0].runs[0].parts[0], key: 'w0/gone' } as never] }] }, req.inputs[1]],
+    });
+    const err = (await shared.run(missing, DEFAULT_ENGINE_CONFIG).catch((e: unknown) => e)) as CompactdError;
+    expect(err).toBeInstanceOf(CompactdError);
+    expect(err.kind).toBe('not_found');
+    expect(err.message).toContain('w0/gone');
   });
 
   it('stops an aborted compaction, answers the abort reason and leaves no outputs', async () => {
-    const p = shared;
     observed.length = 0;
-    {
-      const req = await request(20_000);
-      const before = await keys(`${SHARD}/c`);
-      const ac = new AbortController();
-      // Abort once the first output object shows up on disk: the engine is then mid-way through
-      // hundreds of parts. (Its thread may not turn its event loop while merging, so watch the disk.)
-      const running = p.run(req, { ...SMALL_PARTS, targetPartBytes: 1024 }, { signal: ac.signal });
-      const watch = setInterval(() => {
-        const files = readdirSync(path.join(dir, SHARD), { recursive: true }) as string[];
-        if (files.some((f) => f.startsWith('c') && f.includes('/'))) {
-          clearInterval(watch);
-          ac.abort(new CompactdError('deadline', 'compaction timed out'));
-        }
-      }, 1);
-      running.finally(() => clearInterval(watch)).catch(() => {});
-      const err = (await running.catch((e: unknown) => e)) as CompactdError;
-      expect(err.kind).toBe('deadline');
-      expect(await keys(`${SHARD}/c`)).toEqual(before);
-    }
+    const req = await request(20_000);
+    const before = await keys(`${SHARD}/c`);
+    const ac = new AbortController();
+    // Abort once the first output object shows up on disk: the engine is then mid-way through
+    // hundreds of parts. (Its thread may not turn its event loop while merging, so watch the disk.)
+    const running = shared.run(req, { ...SMALL_PARTS, targetPartBytes: 1024 }, { signal: ac.signal });
+    const watch = setInterval(() => {
+      const files = readdirSync(path.join(dir, SHARD), { recursive: true }) as string[];
+      if (files.some((f) => f.startsWith('c') && f.includes('/'))) {
+        clearInterval(watch);
+        ac.abort(new CompactdError('deadline', 'compaction timed out'));
+      }
+    }, 1);
+    running.finally(() => clearInterval(watch)).catch(() => {});
+    const err = (await running.catch((e: unknown) => e)) as CompactdError;
+    expect(err.kind).toBe('deadline');
+    expect(await keys(`${SHARD}/c`)).toEqual(before);
   });
 
   it('fails the jobs of a crashed worker with INTERNAL and replaces the worker', async () => {

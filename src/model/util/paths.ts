@@ -1,8 +1,8 @@
 /**
- * Error reporting shared by the proto and JSON decoders: every message starts with the path of
+ * Error reporting shared by the decoders and the validation: every message starts with the path of
  * the offending field (`inputs[2].runs[0].parts[1].hollow.key: ...`).
  */
-import { invalid } from '../model/errors.js';
+import { invalid } from '../errors.js';
 
 /** Throws `invalid` for the field at `path`. */
 export function fail(path: string, why: string): never {
