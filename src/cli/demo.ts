@@ -5,9 +5,6 @@
  * differs. By default it removes what it wrote afterwards (the output through DeleteParts).
  */
 import { randomBytes } from 'node:crypto';
-import { BatchReader } from '../client/batch-reader.js';
-import { BatchWriter } from '../client/batch-writer.js';
-import { CompactorClient } from '../client/compactor-client.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
 import type { HollowBatch, HollowPart } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
@@ -84,6 +81,12 @@ consolidation of every input update. Exits 1 when they differ.`,
     if (batchCount < 1 || rows < 1) throw new CompactdError('invalid', 'demo: --batches and --rows must be at least 1');
     const keep = flags.get('keep') === true;
 
+    // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+    const [{ BatchReader }, { BatchWriter }, { CompactorClient }] = await Promise.all([
+      import('../client/batch-reader.js'),
+      import('../client/batch-writer.js'),
+      import('../client/compactor-client.js'),
+    ]);
     const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
     try {
       return await withBlob(flags, io.cwd, async (blob) => {

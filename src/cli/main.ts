@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { CompactdError } from '../model/errors.js';
-import { statusName } from '../service/status.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
 import { compactCommand } from './compact.js';
@@ -47,7 +46,9 @@ export function mainHelp(): string {
 }
 
 /** One line for stderr: the status code name of the error's kind, then its message. */
-export function formatError(err: unknown): string {
+export async function formatError(err: unknown): Promise<string> {
+  // The status table loads gRPC: only on the error path, so that successful commands need not.
+  const { statusName } = await import('../service/status.js');
   const e = CompactdError.from(err);
   return `${statusName(e.kind)}: ${e.message.replace(/\s*\n\s*/g, ' ')}`;
 }
@@ -81,7 +82,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     }
     return await lookup(name).run(rest, full);
   } catch (err) {
-    await write(full.stderr, `${formatError(err)}\n`);
+    await write(full.stderr, `${await formatError(err)}\n`);
     return 1;
   }
 }

@@ -5,7 +5,6 @@
  */
 import { readEnv } from '../config/env.js';
 import { parseServeOptions, serveHelp, wantsHelp } from '../config/options.js';
-import { startServer } from '../service/server.js';
 import { write, type CliCommand } from './command.js';
 
 /** Signals that ask the service to stop: orchestrators send SIGTERM, a terminal sends SIGINT. */
@@ -20,6 +19,8 @@ export const serveCommand: CliCommand = {
       return 0;
     }
     const options = parseServeOptions(argv, readEnv());
+    // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+    const { startServer } = await import('../service/server.js');
     const server = await startServer(options);
     let signals = 0;
     let stopRequested!: () => void;
