@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only NAME[,NAME]] [--json FILE]`: runs the benchmark sections,
+ * `npm run bench [-- --quick] [--only NAME[,NAME]] [--json FILE] [--baseline DIR]`: runs the benchmark sections,
  * prints the machine and one markdown table, and optionally writes every measurement as JSON.
  * Sizes for the full and the quick run are in `plans` below; what each section measures is in
  * its own module and in BENCHMARKS.md.
@@ -106,7 +106,7 @@ const MAX_FIELD_BYTES = 1 << 16;
 
 const HELP = `usage: npm run bench -- [--quick] [--only NAME[,NAME]] [--json FILE] [data options]
 
-  --quick            smaller sizes and fewer repetitions (under a minute)
+  --quick            smaller sizes and fewer repetitions (checks that everything runs)
   --only NAMES       run only these sections: ${Object.keys(SECTIONS).join(', ')}
   --json FILE        also write every measurement to FILE
   --baseline DIR     user section: also run the compactd in DIR (its bin/ and dist/) side by side
