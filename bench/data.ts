@@ -23,6 +23,14 @@ export interface DataSpec {
   /** Of the repeating updates, the share whose diff cancels run 0's (the rest add up). */
   readonly cancel: number;
   readonly seed: number;
+  /**
+   * Whose (k, v) the repeating updates of run r take: run 0's (the default) or run r-1's, as a
+   * writer retracting what it wrote in its previous batch. With 'previous', a cancelling update
+   * carries the opposite of the diff it meets.
+   */
+  readonly against?: 'first' | 'previous';
+  /** Updates per run when the runs are not of equal size (overrides `updates` / `runs`). */
+  readonly runSizes?: readonly number[];
 }
 
 export const DEFAULT_DATA: DataSpec = {
@@ -93,15 +101,15 @@ export interface RunIds {
 /** Draws the runs' key ids: run 0 fresh; later runs part fresh, part repeats of run 0's. */
 export function drawRuns(spec: DataSpec): RunIds[] {
   const rng = new Rng(spec.seed);
-  const per = Math.floor(spec.updates / spec.runs);
   const out: RunIds[] = [];
-  let base: Float64Array | undefined;
+  let base: RunIds | undefined;
   for (let r = 0; r < spec.runs; r++) {
+    const per = spec.runSizes?.[r] ?? Math.floor(spec.updates / spec.runs);
     const ids = new Float64Array(per);
     const repeat = new Uint8Array(per);
     for (let i = 0; i < per; i++) {
       if (base !== undefined && rng.next() < spec.overlap) {
-        ids[i] = base[Math.floor(rng.next() * base.length)];
+        ids[i] = base.ids[Math.floor(rng.next() * base.ids.length)];
         repeat[i] = 1;
       } else {
         ids[i] = rng.u32() * 65536 + (rng.u32() & 0xffff);
@@ -118,14 +126,27 @@ export function drawRuns(spec: DataSpec): RunIds[] {
       const id = Math.floor(order[i] / 2);
       if (n > 0 && uniq[n - 1] === id) continue;
       uniq[n] = id;
-      diffs[n] = order[i] % 2 === 1 && rng.next() < spec.cancel ? -1 : 1;
+      const cancels = order[i] % 2 === 1 && rng.next() < spec.cancel;
+      diffs[n] = cancels ? -baseDiff(base!, id) : 1;
       n++;
     }
     const run = { ids: uniq.slice(0, n), diffs: diffs.slice(0, n), time: r };
-    if (r === 0) base = run.ids;
+    if (r === 0 || spec.against === 'previous') base = run;
     out.push(run);
   }
   return out;
+}
+
+/** The diff run `base` holds for key `id` (which it holds). */
+function baseDiff(base: RunIds, id: number): number {
+  let lo = 0;
+  let hi = base.ids.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (base.ids[mid] < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return base.diffs[lo];
 }
 
 /** The size of key or value `id` in [min, max] (`max` below `min` means exactly `min`); equal ids, equal sizes. */

@@ -47,7 +47,7 @@ interface DuckAppender {
 interface DuckReader {
   getRows(): unknown[][];
 }
-interface DuckConnection {
+export interface DuckConnection {
   run(sql: string): Promise<unknown>;
   runAndReadAll(sql: string): Promise<DuckReader>;
   createAppender(table: string): Promise<DuckAppender>;
@@ -83,7 +83,7 @@ export async function loadDuckdb(): Promise<{ mod: DuckModule } | { reason: stri
 }
 
 /** Loads the runs into table `u(k BLOB, v BLOB, t UBIGINT, d BIGINT)` with DuckDB's appender. */
-async function loadTable(conn: DuckConnection, spec: DataSpec, runs: readonly RunIds[]): Promise<void> {
+export async function loadTable(conn: DuckConnection, spec: DataSpec, runs: readonly RunIds[]): Promise<void> {
   await conn.run('CREATE TABLE u (k BLOB NOT NULL, v BLOB NOT NULL, t UBIGINT NOT NULL, d BIGINT NOT NULL)');
   const app = await conn.createAppender('u');
   const CHUNK = 65_536;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only NAME[,NAME]] [--json FILE]`: runs the benchmark sections,
+ * `npm run bench [-- --quick] [--only NAME[,NAME]] [--json FILE] [--baseline DIR]`: runs the benchmark sections,
  * prints the machine and one markdown table, and optionally writes every measurement as JSON.
  * Sizes for the full and the quick run are in `plans` below; what each section measures is in
  * its own module and in BENCHMARKS.md.
@@ -16,6 +16,7 @@ import { markdownTable, type SectionResult } from './report.js';
 import { scalingSection, type ScalingOptions } from './scaling.js';
 import { serviceSection, type ServiceOptions } from './service.js';
 import type { RepOptions } from './stats.js';
+import { defaultShape, userSection, userShapes, type UserOptions } from './user.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,6 +27,7 @@ interface Plan {
   readonly headToHead: number;
   readonly scaling: Omit<ScalingOptions, 'spec'>;
   readonly service: Omit<ServiceOptions, 'spec'>;
+  readonly user: Omit<UserOptions, 'baselineDir'>;
 }
 
 /** Engine settings of the throughput sections: the default memory bound, 16 MiB parts in and out. */
@@ -51,6 +53,12 @@ const plans: Record<'full' | 'quick', Plan> = {
       config: CONFIG,
       inputPartBytes: INPUT_PART_BYTES,
     },
+    user: {
+      reps: 3,
+      shapes: userShapes(1),
+      small: { shape: defaultShape(1_000_000), factor: 4, boundBytes: 64 * MiB, partBytes: 4 * MiB },
+      startupReps: 5,
+    },
   },
   quick: {
     headToHeadReps: { warmup: 1, warmupMs: 300, reps: 3 },
@@ -71,12 +79,20 @@ const plans: Record<'full' | 'quick', Plan> = {
       config: CONFIG,
       inputPartBytes: INPUT_PART_BYTES,
     },
+    user: {
+      reps: 1,
+      shapes: userShapes(8),
+      small: { shape: defaultShape(250_000), factor: 4, boundBytes: 16 * MiB, partBytes: 1 * MiB },
+      startupReps: 3,
+    },
   },
 };
 
-type SectionRunner = (plan: Plan, spec: DataSpec) => Promise<SectionResult>;
+type SectionRunner = (plan: Plan, spec: DataSpec, baselineDir: string | undefined) => Promise<SectionResult>;
 
 const SECTIONS: Readonly<Record<string, SectionRunner>> = {
+  // First: the headline, compactd as a user runs it (its own data shapes; ignores the data options).
+  user: (p, _spec, baselineDir) => userSection({ ...p.user, baselineDir }),
   engine: (p, spec) => engineSection({ ...p.headToHeadReps, spec: { ...spec, updates: p.headToHead }, config: CONFIG, inputPartBytes: INPUT_PART_BYTES }),
   duckdb: (p, spec) => duckdbSection({ ...p.headToHeadReps, spec: { ...spec, updates: p.headToHead }, config: CONFIG, inputPartBytes: INPUT_PART_BYTES }),
   scaling: (p, spec) => scalingSection({ ...p.scaling, spec }),
@@ -90,9 +106,10 @@ const MAX_FIELD_BYTES = 1 << 16;
 
 const HELP = `usage: npm run bench -- [--quick] [--only NAME[,NAME]] [--json FILE] [data options]
 
-  --quick            smaller sizes and fewer repetitions (under a minute)
+  --quick            smaller sizes and fewer repetitions (checks that everything runs)
   --only NAMES       run only these sections: ${Object.keys(SECTIONS).join(', ')}
   --json FILE        also write every measurement to FILE
+  --baseline DIR     user section: also run the compactd in DIR (its bin/ and dist/) side by side
   --key-bytes N[-M]  key size, or uniform sizes from N to M (default ${DEFAULT_DATA.keyBytes}; N >= ${MIN_KEY_BYTES})
   --value-bytes N[-M] value size, or uniform sizes from N to M (default ${DEFAULT_DATA.valueBytes})
   --seed N           seed of the synthetic data (default ${DEFAULT_DATA.seed})
@@ -138,6 +155,7 @@ async function main(): Promise<number> {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       json: { type: 'string' },
+      baseline: { type: 'string' },
       'key-bytes': { type: 'string' },
       'value-bytes': { type: 'string' },
       seed: { type: 'string' },
@@ -171,7 +189,7 @@ async function main(): Promise<number> {
   for (const name of names) {
     const t0 = performance.now();
     process.stderr.write(`[bench] ${name} ...\n`);
-    results.push(await SECTIONS[name](plan, spec));
+    results.push(await SECTIONS[name](plan, spec, values.baseline));
     process.stderr.write(`[bench] ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   }
   const loadAfter = loadavg();

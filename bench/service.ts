@@ -54,7 +54,12 @@ interface StoreResult {
   readonly large: { readonly inputBytes: number; readonly updates: number };
   readonly oneClient: Sample & { readonly calls: number; readonly mbPerSecond: number };
   readonly manyClients: Sample & { readonly clients: number; readonly calls: number; readonly mbPerSecond: number };
+  /** The same large compactions by the engine in this process, one at a time: CPU per byte of the local path. */
+  readonly engineLarge: Sample & { readonly calls: number };
 }
+
+/** Target: the service path's CPU per input byte at most this many times the local engine's. */
+export const SERVICE_OVER_LOCAL_CPU_MAX = 1.1;
 
 /** Starts s3rver in a child process; resolves with its blob URL and a stop function. */
 async function startS3rverChild(): Promise<{ url: string; stop(): Promise<void> }> {
@@ -149,6 +154,17 @@ async function benchStore(store: string, blobUrl: string, blob: Blob, opts: Serv
     const one = await largeRound([client], large, opts.large.reps);
     await deleteOutputs(client, 'large', one.outputs);
 
+    // The local path on the same parts and store, measured the same way (this process's CPU).
+    let engineLarge: Sample = { wallMs: 0, cpuMs: 0 };
+    for (let i = 0; i < opts.large.reps; i++) {
+      let written: string[] = [];
+      const t = await timeOnce(async () => {
+        written = outputKeys(large.req.shardId, (await compact(validateCompactRequest(large.req), { blob, config: opts.config })).output);
+      });
+      engineLarge = { wallMs: engineLarge.wallMs + t.wallMs, cpuMs: engineLarge.cpuMs + t.cpuMs };
+      await deleteAll(blob, written);
+    }
+
     // concurrency_limit clients at once, each one call at a time.
     const many = Array.from({ length: concurrencyLimit }, () => new CompactorClient(server.address));
     try {
@@ -167,6 +183,7 @@ async function benchStore(store: string, blobUrl: string, blob: Blob, opts: Serv
         engineSmallP99Ms: quantile(engineSmallMs, 0.99),
         large: { inputBytes: large.inputBytes, updates: large.updates },
         oneClient: { ...one.sample, calls: oneCalls, mbPerSecond: mbPerSecond(large.inputBytes * oneCalls, one.sample.wallMs) },
+        engineLarge: { ...engineLarge, calls: opts.large.reps },
         manyClients: {
           ...all.sample,
           clients: concurrencyLimit,
@@ -203,6 +220,17 @@ function storeRows(r: StoreResult, smallReps: number): Row[] {
       name: `${r.store}: large compactions (${perCall}), 1 client, ${r.oneClient.calls} calls`,
       wall: `${fmt(r.oneClient.mbPerSecond)} MB/s`,
       cpu: `${fmt(mbPerSecond(mb * r.oneClient.calls, r.oneClient.cpuMs))} MB/cpu-s`,
+    },
+    {
+      name: `${r.store}: the same large compactions by the engine alone (in this process, one at a time)`,
+      wall: `${fmt(mbPerSecond(mb * r.engineLarge.calls, r.engineLarge.wallMs))} MB/s`,
+      cpu: `${fmt(mbPerSecond(mb * r.engineLarge.calls, r.engineLarge.cpuMs))} MB/cpu-s`,
+    },
+    {
+      name: `${r.store}: service CPU per byte / engine alone (1 client)`,
+      wall: '',
+      cpu: `${fmt(r.oneClient.cpuMs / r.engineLarge.cpuMs)}x`,
+      check: atMost(r.oneClient.cpuMs / r.engineLarge.cpuMs, SERVICE_OVER_LOCAL_CPU_MAX, `${SERVICE_OVER_LOCAL_CPU_MAX}x (CPU)`),
     },
     {
       name: `${r.store}: large compactions, ${r.manyClients.clients} clients at once (concurrency_limit ${r.concurrencyLimit}), ${r.manyClients.calls} calls`,

@@ -21,7 +21,10 @@ export interface BlobOptions {
 export interface Blob {
   /** The bytes of `key`, or undefined when it does not exist. */
   get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined>;
-  /** Atomically writes `key` (overwriting is allowed): readers see the old or the new bytes, never a mix. */
+  /**
+   * Atomically writes `key` (overwriting is allowed): readers see the old or the new bytes, never
+   * a mix. `data` is not read after the returned promise settles (callers reuse the buffer).
+   */
   set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void>;
   /** Deletes `key`; returns its size, or undefined when it did not exist (not an error). */
   delete(key: string, opts?: BlobOptions): Promise<number | undefined>;

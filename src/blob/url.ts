@@ -13,7 +13,7 @@ import { CompactdError } from '../model/errors.js';
 import type { Blob } from './blob.js';
 import { FileBlob, type FileBlobOptions } from './file.js';
 import { MemoryBlob } from './memory.js';
-import { S3Blob, type ChecksumMode, type S3BlobOptions, type S3Credentials } from './s3.js';
+import type { ChecksumMode, S3BlobOptions, S3Credentials } from './s3.js';
 import { checkKey } from './util.js';
 
 export interface FileBlobSpec {
@@ -230,6 +230,8 @@ export async function openBlob(url: string | BlobSpec, opts: OpenBlobOptions = {
     case 's3': {
       const { kind: _kind, ...fields } = spec;
       const defined = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<S3BlobOptions>;
+      // The AWS SDK takes a large share of start-up: loaded only for s3:// stores.
+      const { S3Blob } = await import('./s3.js');
       return new S3Blob({ ...opts.s3, ...defined, bucket: spec.bucket });
     }
     default:

@@ -2,9 +2,6 @@
  * `compactd compact`: a CompactRequest JSON on stdin -> a CompactResponse JSON on stdout, either
  * through a running service (`--endpoint`) or with the same engine in this process (`--local`).
  */
-import { openBlob } from '../blob/url.js';
-import { CompactorClient } from '../client/compactor-client.js';
-import { compact } from '../compact/compact.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../compact/types.js';
 import { COMPRESSIONS, DEFAULT_BLOB, DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_PART_BYTES, type Compression } from '../config/options.js';
 import type { CompactResponse } from '../model/batch.js';
@@ -46,6 +43,8 @@ export const compactCommand = flagCommand({
     if (endpoint !== undefined) {
       // The service validates the request against its own limits.
       const req = compactRequestFromJson(input);
+      // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+      const { CompactorClient } = await import('../client/compactor-client.js');
       const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
       try {
         res = await client.compact(req, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });
@@ -54,6 +53,7 @@ export const compactCommand = flagCommand({
       }
     } else {
       const req = validCompactRequestFromJson(input);
+      const [{ openBlob }, { compact }] = await Promise.all([import('../blob/url.js'), import('../compact/compact.js')]);
       const blob = await openBlob(String(flags.get('blob') ?? DEFAULT_BLOB), { cwd: io.cwd });
       try {
         const { output, stats } = await compact(req, { blob, config: config! });

@@ -10,10 +10,8 @@
  * inputs directly. Its last line says what was removed and what was left.
  */
 import { randomBytes } from 'node:crypto';
-import { BatchReader } from '../client/batch-reader.js';
-import { BatchWriter } from '../client/batch-writer.js';
-import { CompactorClient } from '../client/compactor-client.js';
-import { checkHealth, type HealthCheckOptions } from '../client/health.js';
+import type { CompactorClient } from '../client/compactor-client.js';
+import type { HealthCheckOptions } from '../client/health.js';
 import type { Blob } from '../blob/blob.js';
 import { describeBlobSpec, parseBlobUrl, storeNamedIn } from '../blob/url.js';
 import { DEFAULT_BLOB, DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
@@ -78,6 +76,7 @@ function table(rows: [string, string][]): string {
 async function checkEndpoint(endpoint: string, tls: HealthCheckOptions['tls']): Promise<void> {
   let got: string;
   try {
+    const { checkHealth } = await import('../client/health.js');
     got = await checkHealth(endpoint, { service: 'compactd.v1.Compactor', timeoutMs: SERVICE_CHECK_MS, ...(tls ? { tls } : {}) });
   } catch (err) {
     const e = CompactdError.from(err);
@@ -196,6 +195,12 @@ was and was not removed.`,
     const keep = flags.get('keep') === true;
     const store = describeBlobSpec(parseBlobUrl(String(flags.get('blob') ?? DEFAULT_BLOB), io.cwd));
 
+    // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+    const [{ BatchReader }, { BatchWriter }, { CompactorClient }] = await Promise.all([
+      import('../client/batch-reader.js'),
+      import('../client/batch-writer.js'),
+      import('../client/compactor-client.js'),
+    ]);
     const clientOptions = await clientOptionsFromFlags(flags, io.cwd);
     await checkEndpoint(endpoint, clientOptions.tls);
     const client = new CompactorClient({ address: endpoint, ...clientOptions });

@@ -3,7 +3,6 @@
  * and `SERVING` on stdout when it is; exit 1 with one line on stderr otherwise (NOT_SERVING, no
  * answer, unknown service). Small enough to be a container HEALTHCHECK or a Kubernetes exec probe.
  */
-import { checkHealth } from '../client/health.js';
 import { envName, readEnv } from '../config/env.js';
 import { DEFAULT_PORT } from '../config/options.js';
 import { CompactdError, invalid } from '../model/errors.js';
@@ -62,6 +61,8 @@ time, unknown service) to stderr and exits 1. A draining server reports NOT_SERV
     const service = (flags.get('service') as string | undefined) ?? '';
     const timeoutSeconds = parseTimeout(flags.get('timeout-seconds') as string | undefined);
     const { tls } = await clientOptionsFromFlags(flags, io.cwd);
+    // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+    const { checkHealth } = await import('../client/health.js');
     const got = await checkHealth(endpoint, { service, timeoutMs: timeoutSeconds * 1000, ...(tls ? { tls } : {}) });
     if (got !== 'SERVING') {
       const what = service === '' ? endpoint : `service ${JSON.stringify(service)} at ${endpoint}`;

@@ -6,11 +6,9 @@
  * request failed (requests shed with RESOURCE_EXHAUSTED after retries are reported, not failures).
  */
 import { randomBytes } from 'node:crypto';
-import { CompactorClient } from '../client/compactor-client.js';
-import { checkHealth } from '../client/health.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
 import { CompactdError, invalid } from '../model/errors.js';
-import { LoadGenerator, REQUEST_OUTCOMES, type LoadCounters, type LoadReport, type RequestOutcome } from '../loadgen/run.js';
+import type { LoadGenerator, LoadCounters, LoadReport, RequestOutcome } from '../loadgen/run.js';
 import type { FlagSpec } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { flagCommand, write, type CliIo } from './command.js';
@@ -102,7 +100,8 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 export function summary(report: LoadReport, endpoint: string, shardsDesc: string): string {
   const c = report.counters;
   const t = Math.max(report.elapsedSeconds, 1e-9);
-  const rows = REQUEST_OUTCOMES.map((o) => {
+  // OUTCOME_LABELS lists the outcomes in REQUEST_OUTCOMES' order (loadgen/run.ts stays unloaded until a run).
+  const rows = (Object.keys(OUTCOME_LABELS) as RequestOutcome[]).map((o) => {
     const l = report.latencies[o];
     const share = c.requests === 0 ? 0 : (100 * c.outcomes[o]) / c.requests;
     return [OUTCOME_LABELS[o], String(c.outcomes[o]), `${share.toFixed(1)}%`, ms(l.percentile(50)), ms(l.percentile(90)), ms(l.percentile(99))];
@@ -220,6 +219,12 @@ With --duration-seconds and no --batches, writers append until the time is up.`,
       shardPrefix: flags.get('shard-prefix') as string | undefined,
       keep: flags.get('keep') === true,
     };
+    // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+    const [{ CompactorClient }, { checkHealth }, { LoadGenerator }] = await Promise.all([
+      import('../client/compactor-client.js'),
+      import('../client/health.js'),
+      import('../loadgen/run.js'),
+    ]);
     const clientOptions = await clientOptionsFromFlags(flags, io.cwd);
     const client = new CompactorClient({ address: endpoint, loadBalancing: 'round_robin', ...clientOptions });
     // The first stop signal ends the appends; the run then settles, verifies and summarizes.

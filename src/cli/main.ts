@@ -6,7 +6,6 @@
 import { silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
-import { statusName } from '../wire/status-codes.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
 import { compactCommand } from './compact.js';
@@ -39,7 +38,9 @@ export function mainHelp(): string {
 }
 
 /** One line for stderr: the status code name of the error's kind, then its message. */
-export function formatError(err: unknown): string {
+export async function formatError(err: unknown): Promise<string> {
+  // The status table loads gRPC: only on the error path, so that successful commands need not.
+  const { statusName } = await import('../wire/status-codes.js');
   const e = CompactdError.from(err);
   return `${statusName(e.kind)}: ${e.message.replace(/\s*\n\s*/g, ' ')}`;
 }
@@ -75,7 +76,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     }
     return await lookup(name).run(rest, full);
   } catch (err) {
-    await write(full.stderr, `${formatError(err)}\n`);
+    await write(full.stderr, `${await formatError(err)}\n`);
     return 1;
   }
 }

@@ -2,7 +2,6 @@
  * `compactd read-batch`: HollowBatch JSON on stdin -> its updates, consolidated by the batch's
  * since and sorted, as NDJSON on stdout (docs/contract.md, "Command line").
  */
-import { BatchReader } from '../client/batch-reader.js';
 import { validateShardId } from '../model/keys.js';
 import { hollowBatchFromJson, updateToNdjsonLine } from '../wire/json.js';
 import { flagCommand, readAll, write } from './command.js';
@@ -22,6 +21,8 @@ checksums, and prints the updates consolidated by the batch's since, sorted by (
     const shardId = String(flags.get('shard'));
     validateShardId(shardId);
     const batch = hollowBatchFromJson(await readAll(io.stdin));
+    // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+    const { BatchReader } = await import('../client/batch-reader.js');
     const updates = await withBlob(flags, io.cwd, (blob) => new BatchReader({ blob, shardId }).readConsolidated(batch));
     for (let i = 0; i < updates.length; i += LINES_PER_WRITE) {
       const chunk = updates.slice(i, i + LINES_PER_WRITE).map((u) => `${updateToNdjsonLine(u)}\n`);

@@ -11,9 +11,8 @@ import { envName, readEnv, type EnvSnapshot } from '../config/env.js';
 import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, serveHelp, wantsHelp, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '../obs/log.js';
-import { startServer, type CompactdServer } from '../service/server.js';
+import type { CompactdServer } from '../service/server.js';
 import { write, type CliCommand, type CliIo } from './command.js';
-import { routeGrpcLogs } from './grpc-log.js';
 
 /** Signals that ask the service to stop: orchestrators send SIGTERM, a terminal sends SIGINT. */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -78,6 +77,8 @@ export const serveCommand: CliCommand = {
       destination: stdoutSink(io),
     });
     // grpc-js's own diagnostics (a failed bind adds "E No address added ...") become debug records.
+    // Loaded when the command runs, so that other commands (and --help) do not pay for gRPC.
+    const [{ routeGrpcLogs }, { startServer }] = await Promise.all([import('./grpc-log.js'), import('../service/server.js')]);
     routeGrpcLogs(log);
     // Signals are handled from the start: one that arrives while the server starts (after its
     // `server serving` line, before this function resumes) still stops it gracefully.

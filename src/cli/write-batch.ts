@@ -2,7 +2,6 @@
  * `compactd write-batch`: NDJSON updates on stdin -> parts in the store -> HollowBatch JSON on
  * stdout (docs/contract.md, "Command line").
  */
-import { BatchWriter } from '../client/batch-writer.js';
 import { beyond, format as formatAntichain, minimumFrontier, type Antichain } from '../model/antichain.js';
 import { PART_COMPRESSIONS, type PartCompression } from '../model/compression.js';
 import { format as formatTimestamp } from '../model/timestamp.js';
@@ -71,6 +70,8 @@ export const writeBatchCommand = flagCommand({
       }
     }
 
+    // Loaded when the command runs, so that other commands (and --help) do not pay for it.
+    const { BatchWriter } = await import('../client/batch-writer.js');
     const batch = await withBlob(flags, io.cwd, async (blob) => {
       const writer = new BatchWriter({ blob, shardId, dims, targetPartBytes, compression, inline: flags.get('inline') === true });
       return flags.get('unordered') === true ? writer.writeUnordered(updates, desc) : writer.write(updates, desc);

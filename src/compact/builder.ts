@@ -8,17 +8,19 @@ import type { PartColumns } from '../part/columns.js';
 
 const INITIAL_ROWS = 1024;
 const INITIAL_BYTES = 64 * 1024;
+/** Beyond this a part's buffers grow on demand: a typed array's length must stay far below 2^31. */
+const MAX_PRESIZE_BYTES = 1024 * 1024 * 1024;
 /** Per-row overhead in the encoded part: two i32 offsets and the i64 diff. */
 
 export class OutputBuilder {
-  private kData: Uint8Array = new Uint8Array(INITIAL_BYTES);
-  private vData: Uint8Array = new Uint8Array(INITIAL_BYTES);
-  private kView = new DataView(this.kData.buffer);
-  private vView = new DataView(this.vData.buffer);
-  private kOff = new Int32Array(INITIAL_ROWS + 1);
-  private vOff = new Int32Array(INITIAL_ROWS + 1);
+  private kData: Uint8Array;
+  private vData: Uint8Array;
+  private kView: DataView;
+  private vView: DataView;
+  private kOff: Int32Array;
+  private vOff: Int32Array;
   private t: Uint32Array;
-  private d = new Uint32Array(INITIAL_ROWS * 2);
+  private d: Uint32Array;
   /** Logical byte lengths (what the offsets say); bytes up to kDone/vDone are already copied. */
   private kLen = 0;
   private vLen = 0;
@@ -38,9 +40,24 @@ export class OutputBuilder {
   private vTo = 0;
   private vDone = 0;
 
-  constructor(readonly dims: number) {
+  /**
+   * `capacityBytes` (the target part size) sizes the buffers once for a whole part: growing by
+   * doubling from small copies every byte several times and faults in fresh pages at each step.
+   * Sizing every column for the worst case costs address space, not memory: pages are only
+   * resident once written.
+   */
+  constructor(readonly dims: number, capacityBytes = 0) {
     this.tWords = 2 * dims;
-    this.t = new Uint32Array(INITIAL_ROWS * this.tWords);
+    const bytes = Math.max(INITIAL_BYTES, Math.min(capacityBytes, MAX_PRESIZE_BYTES) + INITIAL_BYTES);
+    const rows = Math.max(INITIAL_ROWS, Math.ceil(bytes / (ROW_OVERHEAD_BYTES + 4 * this.tWords)) + 1);
+    this.kData = new Uint8Array(bytes);
+    this.vData = new Uint8Array(bytes);
+    this.kView = new DataView(this.kData.buffer);
+    this.vView = new DataView(this.vData.buffer);
+    this.kOff = new Int32Array(rows + 1);
+    this.vOff = new Int32Array(rows + 1);
+    this.d = new Uint32Array(rows * 2);
+    this.t = new Uint32Array(rows * this.tWords);
   }
 
   get rows(): number {

@@ -121,7 +121,7 @@ async function mergeChunk(
     2 * target,
     memory,
   );
-  const builder = new OutputBuilder(dims);
+  const builder = new OutputBuilder(dims, target);
   sink.beginRun(pool);
   const merge = new ChunkMerge(
     {

@@ -37,6 +37,12 @@ interface Upload {
   done: boolean;
 }
 
+/** Encode buffers kept for reuse: the output reservation (2 x target) covers two parts. */
+const MAX_SPARE_BUFFERS = 2;
+/** Spare room in a fresh encode buffer, so that a slightly larger next part still fits. */
+const ENCODE_SLACK = 1.125;
+const ENCODE_ROUND_BYTES = 64 * 1024;
+
 export class PartSink {
   /** Every object key this compaction may have written (for cleanup on failure). */
   readonly written: string[] = [];
@@ -51,6 +57,11 @@ export class PartSink {
   private lastRow: PartColumns | undefined;
 
   private pool: BytePool | undefined;
+  /**
+   * Encode buffers whose upload finished: the next part is encoded into one of them. A fresh
+   * part-sized allocation per part costs more in page faults (system time) than encoding.
+   */
+  private readonly spare: ArrayBuffer[] = [];
 
   constructor(private readonly ctx: SinkContext) {}
 
@@ -87,7 +98,7 @@ export class PartSink {
     const bytes = encodePart(
       cols,
       { version: 1, dims: cols.dims, desc: this.ctx.desc, index: ordinal },
-      { compression: this.ctx.compression },
+      { compression: this.ctx.compression, alloc: (n) => this.encodeBuffer(n) },
     );
     const diffsSum = sumDiffs(cols, null);
     const fields = {
@@ -129,6 +140,11 @@ export class PartSink {
       promise: this.ctx.blob.set(name, bytes, { signal: this.ctx.signal }).then(
         () => {
           upload.done = true;
+          // A store does not touch `data` once `set` has settled; the checksum is taken by then too.
+          void part.then(
+            () => this.recycle(bytes),
+            () => {},
+          );
         },
         (err: unknown) => {
           upload.done = true;
@@ -156,6 +172,18 @@ export class PartSink {
 
   get totals(): { bytes: number; updates: number; diffSum: bigint } {
     return { bytes: this.outputBytes, updates: this.outputUpdates, diffSum: this.outputDiffSum };
+  }
+
+  /** A buffer of exactly `n` bytes for the next encoded part, reusing a spare one when it fits. */
+  private encodeBuffer(n: number): Uint8Array {
+    const i = this.spare.findIndex((b) => b.byteLength >= n);
+    if (i >= 0) return new Uint8Array(this.spare.splice(i, 1)[0], 0, n);
+    const size = Math.ceil((n * ENCODE_SLACK) / ENCODE_ROUND_BYTES) * ENCODE_ROUND_BYTES;
+    return new Uint8Array(new ArrayBuffer(size), 0, n);
+  }
+
+  private recycle(bytes: Uint8Array): void {
+    if (this.spare.length < MAX_SPARE_BUFFERS && bytes.buffer instanceof ArrayBuffer) this.spare.push(bytes.buffer);
   }
 
   private reap(): void {

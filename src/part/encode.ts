@@ -1,7 +1,9 @@
 /**
  * Part encoding: PartColumns -> Arrow IPC file bytes (docs/contract.md, "Part format"), one record batch.
  * Arrow Data is built directly over the typed arrays (no builders: they run row by row, about
- * 100x slower), so the only copy is the writer's final concatenation.
+ * 100x slower). The writer emits the file as a list of views (metadata, padding and the column
+ * buffers themselves); they are copied once, into a buffer the caller may supply and reuse: a
+ * fresh 128 MiB allocation per part costs more in page faults than the copy itself.
  */
 import {
   Binary,
@@ -15,6 +17,7 @@ import {
   Uint64,
   makeData,
 } from 'apache-arrow';
+import { toUint8Array, type ArrayBufferViewInput } from 'apache-arrow/util/buffer';
 import type { PartCompression } from '../model/compression.js';
 import { CompactdError, internal } from '../model/errors.js';
 import { codecsRegistered, lz4Encode, zstdEncode } from './codecs.js';
@@ -25,6 +28,11 @@ import { partSchema, timeType } from './schema.js';
 export interface EncodeOptions {
   /** Body compression; anything but 'none' needs `ensureCodecs()` to have been awaited. Default 'none'. */
   compression?: PartCompression;
+  /**
+   * Where the file goes: called once with the file's size, returns a buffer of exactly that
+   * length (e.g. a view of a reused one). Default: a fresh buffer.
+   */
+  alloc?: (bytes: number) => Uint8Array;
 }
 
 /** The Arrow codec and the frame compressor of each part compression. */
@@ -65,16 +73,22 @@ export function encodePart(cols: PartColumns, meta: PartMeta, opts: EncodeOption
   const struct = makeData({ type: new Struct(schema.fields), length: len, nullCount: 0, children: [k, v, t, d] });
   const batch = new RecordBatch(schema, struct);
 
-  let writer: RecordBatchFileWriter;
-  if (compression === 'none') {
-    writer = new RecordBatchFileWriter();
-  } else {
+  let codec: (typeof CODECS)[keyof typeof CODECS] | undefined;
+  if (compression !== 'none') {
     if (!codecsRegistered()) throw internal(`${compression} part compression requested before ensureCodecs() completed`);
-    writer = new CompressingFileWriter(CODECS[compression].type, CODECS[compression].encode);
+    codec = CODECS[compression];
   }
+  const writer = new PartFileWriter(codec);
   writer.write(batch);
   writer.finish();
-  return writer.toUint8Array(true);
+  const out = opts.alloc?.(writer.size) ?? new Uint8Array(writer.size);
+  if (out.byteLength !== writer.size) throw internal(`encode buffer of ${out.byteLength} bytes for a ${writer.size}-byte part`);
+  let at = 0;
+  for (const v of writer.views) {
+    out.set(v, at);
+    at += v.byteLength;
+  }
+  return out;
 }
 
 /** Bytes of the length prefix before each buffer of a compressed record batch body. */
@@ -84,23 +98,45 @@ const NOT_COMPRESSED = -1n;
 const EMPTY = new Uint8Array(0);
 
 /**
- * apache-arrow's file writer with its buffer compression replaced. Up to at least 21.2.0 it
- * writes each compressed buffer's COMPRESSED length into the 8-byte prefix, where the Arrow IPC
- * format requires the UNCOMPRESSED length; other Arrow implementations then refuse the file.
- * Only that step is replaced: buffers are compressed here, each prefixed by its uncompressed
- * length (little-endian int64), or by -1 and stored raw when compressing would not shrink it, and
- * laid out 8-byte aligned exactly as the base class writes the body (prefix and frame together,
- * padded after each buffer). `override` makes the compiler refuse a base class without the hook.
+ * apache-arrow's file writer with two steps replaced.
+ *
+ * Writing: the base class queues every chunk for a final concatenation; this one keeps the views
+ * (metadata, padding and the column buffers themselves) so `encodePart` copies them once, into a
+ * buffer the caller may reuse.
+ *
+ * Compression: up to at least 21.2.0 the base class writes each compressed buffer's COMPRESSED
+ * length into the 8-byte prefix, where the Arrow IPC format requires the UNCOMPRESSED length;
+ * other Arrow implementations then refuse the file. Here buffers are compressed, each prefixed by
+ * its uncompressed length (little-endian int64), or by -1 and stored raw when compressing would not
+ * shrink it, and laid out 8-byte aligned exactly as the base class writes the body (prefix and
+ * frame together, padded after each buffer). `override` makes the compiler refuse a base class
+ * without these hooks.
  */
-class CompressingFileWriter extends RecordBatchFileWriter {
-  readonly #encode: (src: Uint8Array) => Uint8Array;
+class PartFileWriter extends RecordBatchFileWriter {
+  readonly views: Uint8Array[] = [];
+  size = 0;
+  readonly #encode: ((src: Uint8Array) => Uint8Array) | undefined;
 
-  constructor(type: CompressionType, encode: (src: Uint8Array) => Uint8Array) {
-    super({ compressionType: type });
-    this.#encode = encode;
+  constructor(codec: { type: CompressionType; encode: (src: Uint8Array) => Uint8Array } | undefined) {
+    super({ compressionType: codec?.type ?? null });
+    this.#encode = codec?.encode;
+  }
+
+  protected override _write(chunk: ArrayBufferViewInput): this {
+    if (!this._started) return this;
+    const view = toUint8Array(chunk);
+    if (view.byteLength > 0) {
+      this.views.push(view);
+      this.size += view.byteLength;
+      // Only the position matters from here on: nothing reads the writer's own queue.
+      this._position += view.byteLength;
+    }
+    return this;
   }
 
   protected override _compressBodyBuffers(buffers: ArrayBufferView[]) {
+    const encode = this.#encode;
+    if (encode === undefined) throw internal('a part writer without a codec was asked to compress');
     const out: Uint8Array[] = [];
     const bufferRegions: { offset: number; length: number }[] = [];
     let offset = 0;
@@ -111,7 +147,7 @@ class CompressingFileWriter extends RecordBatchFileWriter {
         bufferRegions.push({ offset, length: 0 });
         continue;
       }
-      const frame = this.#encode(raw);
+      const frame = encode(raw);
       const compressed = frame.length < raw.length;
       const stored = compressed ? frame : raw;
       const prefix = new Uint8Array(PREFIX_BYTES);
