@@ -5,13 +5,18 @@
  * translate failed calls into one line of their own (src/client/transport.ts).
  */
 import { format } from 'node:util';
-import { setLogger } from '@grpc/grpc-js';
+import { logVerbosity, setLogger, setLogVerbosity } from '@grpc/grpc-js';
+import { grpcQuietedByCli } from '../config/env.js';
 import type { Logger } from '../obs/log.js';
 
-/** Sends grpc-js's diagnostics to `log` at debug level, or nowhere without a logger. */
-export function routeGrpcLogs(log?: Logger): void {
+/**
+ * Sends grpc-js's diagnostics to `log` at debug level. The CLI quiets grpc-js before it loads
+ * (config/env.ts, quietGrpcDiagnostics); the service turns its errors back on, as records.
+ */
+export function routeGrpcLogs(log: Logger): void {
+  if (grpcQuietedByCli()) setLogVerbosity(logVerbosity.ERROR);
   const emit = (...args: unknown[]) => {
-    if (log?.isLevelEnabled('debug')) log.debug({ library: 'grpc-js', detail: format(...args) }, 'grpc-js diagnostic');
+    if (log.isLevelEnabled('debug')) log.debug({ library: 'grpc-js', detail: format(...args) }, 'grpc-js diagnostic');
   };
   setLogger({ error: emit, info: emit, debug: emit });
 }

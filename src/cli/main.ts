@@ -3,14 +3,13 @@
  * COMMANDS. Failures print one line, `<STATUS_CODE_NAME>: <message>`, to stderr and exit 1
  * (docs/contract.md, "Command line").
  */
-import { silenceAwsNodeVersionNotice } from '../config/env.js';
+import { quietGrpcDiagnostics, silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
 import { compactCommand } from './compact.js';
 import { demoCommand } from './demo.js';
-import { routeGrpcLogs } from './grpc-log.js';
 import { healthCommand } from './health.js';
 import { loadgenCommand } from './loadgen.js';
 import { orphansCommand } from './orphans.js';
@@ -57,7 +56,7 @@ function defaultIo(): CliIo {
 export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Promise<number> {
   const full: CliIo = { ...defaultIo(), ...io };
   silenceAwsNodeVersionNotice();
-  routeGrpcLogs();
+  quietGrpcDiagnostics();
   const [name, ...rest] = argv;
   try {
     if (name === undefined) {

@@ -41,3 +41,25 @@ export const AWS_NODE_VERSION_NOTICE_VARIABLE = 'AWS_SDK_JS_NODE_VERSION_SUPPORT
 export function silenceAwsNodeVersionNotice(): void {
   if (process.env[AWS_NODE_VERSION_NOTICE_VARIABLE] === undefined) process.env[AWS_NODE_VERSION_NOTICE_VARIABLE] = 'true';
 }
+
+const GRPC_VERBOSITY_VARIABLE = 'GRPC_VERBOSITY';
+let grpcQuietedHere = false;
+
+/**
+ * grpc-js prints its own diagnostics to stderr; the CLI says what a person needs in one line of
+ * its own. grpc-js reads GRPC_VERBOSITY once, when it loads, so setting it here (before any command
+ * loads gRPC, and only when unset: a person debugging sets it) costs nothing for commands that never
+ * load gRPC. Returns whether this call set it.
+ */
+export function quietGrpcDiagnostics(): boolean {
+  if (process.env[GRPC_VERBOSITY_VARIABLE] === undefined) {
+    process.env[GRPC_VERBOSITY_VARIABLE] = 'NONE';
+    grpcQuietedHere = true;
+  }
+  return grpcQuietedHere;
+}
+
+/** Whether GRPC_VERBOSITY was set by `quietGrpcDiagnostics` rather than by the person running compactd. */
+export function grpcQuietedByCli(): boolean {
+  return grpcQuietedHere;
+}
