@@ -80,13 +80,8 @@ async function checkEndpoint(endpoint: string, tls: HealthCheckOptions['tls']): 
     got = await checkHealth(endpoint, { service: 'compactd.v1.Compactor', timeoutMs: SERVICE_CHECK_MS, ...(tls ? { tls } : {}) });
   } catch (err) {
     const e = CompactdError.from(err);
-    const detail = e.message.replace(/^.* is unreachable: /, '');
-    const why =
-      e.kind === 'not_found'
-        ? `${endpoint} answers gRPC but is not a compactd service`
-        : e.kind === 'unavailable'
-          ? `no compactd service answers at ${endpoint} (${detail})`
-          : e.message;
+    // Transport failures already read as one line a person acts on (client/transport.ts).
+    const why = e.kind === 'not_found' ? `${endpoint} answers gRPC but is not a compactd service` : e.message;
     throw new CompactdError(e.kind, `demo: ${why}; nothing was written`, { cause: err });
   }
   if (got !== 'SERVING') throw new CompactdError('unavailable', `demo: the service at ${endpoint} is ${got}; nothing was written`);
