@@ -14,6 +14,10 @@ export type ErrorKind =
   | 'cancelled'
   | 'permission'
   | 'unauthenticated'
+  /** Something with that name already exists or is owned elsewhere (a compaction's live lease). */
+  | 'exists'
+  /** The request conflicts with recorded state (a compaction id reused with other content). */
+  | 'precondition'
   | 'internal';
 
 export interface CompactdErrorOptions {

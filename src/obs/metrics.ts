@@ -45,6 +45,13 @@ export interface Metrics {
   readonly blobBytes: Counter<'op'>;
   readonly blobRetries: Counter<'op'>;
   readonly authRefused: Counter<'service' | 'code'>;
+  readonly jobsResumed: Counter;
+  readonly jobsResumedBytes: Counter;
+  readonly jobsReplayed: Counter;
+  readonly jobsStalled: Counter;
+  readonly jobsCancelledById: Counter;
+  readonly checkpointWrites: Counter;
+  readonly checkpointConflicts: Counter;
 }
 
 export interface MetricsOptions {
@@ -112,6 +119,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       labelNames: ['service', 'code'] as const,
       registers,
     }),
+    jobsResumed: counter('compactd_compaction_resumed_total', 'Compactions that continued from a checkpoint an earlier attempt wrote'),
+    jobsResumedBytes: counter('compactd_compaction_resumed_bytes_total', 'Input bytes resumed compactions did not have to merge again'),
+    jobsReplayed: counter('compactd_compaction_replayed_total', 'Finished compactions answered again (as copies) within the checkpoint retention'),
+    jobsStalled: counter('compactd_compaction_stalled_total', 'Compactions stopped because they made no progress for the stall timeout'),
+    jobsCancelledById: counter('compactd_compaction_cancelled_by_id_total', 'Compactions stopped by CancelCompaction'),
+    checkpointWrites: counter('compactd_checkpoint_writes_total', 'Checkpoint objects written (created, advanced, renewed, finished)'),
+    checkpointConflicts: counter(
+      'compactd_checkpoint_conflicts_total',
+      'Requests refused because another process holds the compaction id, or because the id was reused with other content',
+    ),
   };
 }
 

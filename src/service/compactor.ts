@@ -23,6 +23,8 @@ import { compactRequestFromProto, compactResponseToProto, deletePartsRequestFrom
 import { RequestAbort } from './abort.js';
 import { compactionTimeoutMs, requestSize, shouldCompact, type Admission } from './admission.js';
 import { toServiceError } from './status.js';
+import { jobHandlers } from './jobs/handlers.js';
+import type { JobRegistry } from './jobs/registry.js';
 import type { WorkerPool } from './workers.js';
 
 /** Deletes of one DeleteParts call in flight at once: enough to hide store latency, polite to S3. */
@@ -43,6 +45,8 @@ export interface CompactorContext {
   accepting(): boolean;
   /** Registers a request's abort handle for shutdown; returns the function that unregisters it. */
   track(abort: RequestAbort): () => void;
+  /** The compactions of this process as jobs (CompactStream, cancel by id, listing). */
+  readonly jobs: JobRegistry;
 }
 
 /** The engine limits of the serve options. */
@@ -66,6 +70,15 @@ export function compactorHandlers(ctx: CompactorContext): CompactorHandlers {
   return {
     Compact: (call, callback) => answer(callback, () => compactCall(ctx, call)),
     DeleteParts: (call, callback) => answer(callback, () => deletePartsCall(ctx, call)),
+    ...jobHandlers({
+      ...ctx,
+      engineConfig: () => engineConfig(ctx.options, ctx.config()),
+      check: (raw, req) => {
+        checkAntichainSizes(raw, ctx.options.maxAntichainElements);
+        checkKeyLengths(req, ctx.options.maxKeyChars);
+        validateRequest(req, engineLimits(ctx.options));
+      },
+    }),
   };
 }
 

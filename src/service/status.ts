@@ -17,6 +17,8 @@ const CODES: Readonly<Record<ErrorKind, status>> = Object.freeze({
   cancelled: status.CANCELLED,
   permission: status.PERMISSION_DENIED,
   unauthenticated: status.UNAUTHENTICATED,
+  exists: status.ALREADY_EXISTS,
+  precondition: status.FAILED_PRECONDITION,
   internal: status.INTERNAL,
 });
 

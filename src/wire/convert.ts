@@ -29,6 +29,7 @@ import type {
 import { emptyStats } from '../model/batch.js';
 import type { Description } from '../model/description.js';
 import { CompactdError, internal } from '../model/errors.js';
+import { validateCompactionId } from '../model/compaction-id.js';
 import { validatePartKey, validateShardId } from '../model/keys.js';
 import { U64_MAX, type Timestamp } from '../model/timestamp.js';
 import { I64_MAX, I64_MIN } from '../model/update.js';
@@ -350,7 +351,10 @@ export function compactRequestFromProto(msg: CompactRequest__Output | null | und
   const inputs = list(m.inputs, 'inputs').map((b, i) => hollowBatchFromProto(b as HollowBatch__Output, `inputs[${i}]`));
   const force = present(m.force) ? bool(m.force, 'force') : false;
   const requestId = present(m.request_id) ? str(m.request_id, 'requestId') : '';
-  return { shardId, desc, inputs, force, requestId };
+  const compactionId = present(m.compaction_id) ? str(m.compaction_id, 'compactionId') : '';
+  if (compactionId === '') return { shardId, desc, inputs, force, requestId };
+  withPath('compactionId', () => validateCompactionId(compactionId));
+  return { shardId, desc, inputs, force, requestId, compactionId };
 }
 
 /** Encodes a CompactRequest. */
@@ -361,6 +365,7 @@ export function compactRequestToProto(r: CompactRequest): CompactRequest__Output
     inputs: r.inputs.map(hollowBatchToProto),
     force: r.force,
     request_id: r.requestId,
+    compaction_id: r.compactionId ?? '',
   };
 }
 
@@ -371,7 +376,9 @@ export function compactStatsFromProto(msg: CompactStats__Output | null | undefin
   const c = (name: string, json: string) => count(m[name] ?? '0', at(path, json));
   const n = (name: string, json: string) => u32(m[name] ?? 0, at(path, json));
   const s = (name: string, json: string) => nonNegativeDouble(m[name] ?? 0, at(path, json));
+  const resumedBytes = c('resumed_bytes', 'resumedBytes');
   return {
+    ...(resumedBytes > 0 ? { resumedBytes } : {}),
     inputUpdates: c('input_updates', 'inputUpdates'),
     outputUpdates: c('output_updates', 'outputUpdates'),
     inputBytes: c('input_bytes', 'inputBytes'),
@@ -398,6 +405,7 @@ export function compactStatsToProto(s: CompactStats): CompactStats__Output {
     memory_violations: s.memoryViolations,
     queued_seconds: s.queuedSeconds,
     run_seconds: s.runSeconds,
+    resumed_bytes: countToProto(s.resumedBytes ?? 0, 'resumedBytes'),
   };
 }
 

@@ -69,6 +69,14 @@ const msg = (name: string, message: string, extra: Partial<FieldSpec> = {}): Fie
 export const ENUMS: Readonly<Record<string, readonly string[]>> = {
   RunOrder: ['RUN_ORDER_ORDERED', 'RUN_ORDER_UNORDERED'],
   'CompactResponse.Outcome': ['OUTCOME_UNSPECIFIED', 'COMPACTED', 'SKIPPED'],
+  CompactionPhase: [
+    'COMPACTION_PHASE_UNSPECIFIED',
+    'COMPACTION_PHASE_QUEUED',
+    'COMPACTION_PHASE_FETCHING',
+    'COMPACTION_PHASE_MERGING',
+    'COMPACTION_PHASE_UPLOADING',
+    'COMPACTION_PHASE_CHECKING',
+  ],
 };
 
 const CONFIG_FIELDS = (optional: boolean): FieldSpec[] => [
@@ -105,6 +113,7 @@ export const MESSAGES: Readonly<Record<string, readonly FieldSpec[]>> = {
     msg('inputs', 'HollowBatch', { repeated: true }),
     { name: 'force', type: 'bool' },
     { name: 'request_id', type: 'string' },
+    { name: 'compaction_id', type: 'string' },
   ],
   CompactResponse: [
     { name: 'outcome', type: { enum: 'CompactResponse.Outcome' } },
@@ -122,12 +131,58 @@ export const MESSAGES: Readonly<Record<string, readonly FieldSpec[]>> = {
     u32('memory_violations'),
     dbl('queued_seconds'),
     dbl('run_seconds'),
+    u64('resumed_bytes'),
   ],
   DeletePartsRequest: [{ name: 'shard_id', type: 'string' }, { name: 'keys', type: 'string', repeated: true }],
   DeletePartsResponse: [u32('deleted'), u32('missing')],
   GetConfigRequest: [],
   ServiceConfig: CONFIG_FIELDS(false),
   UpdateConfigRequest: CONFIG_FIELDS(true),
+  CompactionAccepted: [{ name: 'compaction_id', type: 'string' }, { name: 'resumed', type: 'bool' }, u64('epoch')],
+  CompactionProgress: [
+    { name: 'compaction_id', type: 'string' },
+    { name: 'phase', type: { enum: 'CompactionPhase' } },
+    u32('chunk'),
+    u32('chunks'),
+    u64('input_bytes_done'),
+    u64('input_bytes_total'),
+    u64('input_updates_done'),
+    u64('input_updates_total'),
+    u32('output_parts'),
+    u64('output_bytes'),
+    u64('output_updates'),
+    u64('resumed_bytes'),
+    dbl('elapsed_seconds'),
+    dbl('remaining_seconds'),
+    { name: 'shard_id', type: 'string' },
+  ],
+  InputRunRef: [u32('batch'), u32('run')],
+  ChunkCompleted: [
+    { name: 'compaction_id', type: 'string' },
+    u32('chunk'),
+    msg('inputs', 'InputRunRef', { repeated: true }),
+    msg('parts', 'HollowPart', { repeated: true }),
+  ],
+  CompactEvent: [
+    msg('accepted', 'CompactionAccepted', { oneof: 'event' }),
+    msg('progress', 'CompactionProgress', { oneof: 'event' }),
+    msg('chunk', 'ChunkCompleted', { oneof: 'event' }),
+    msg('done', 'CompactResponse', { oneof: 'event' }),
+  ],
+  CancelCompactionRequest: [{ name: 'compaction_id', type: 'string' }],
+  CancelCompactionResponse: [{ name: 'found', type: 'bool' }],
+  ListCompactionsRequest: [],
+  CompactionSummary: [
+    { name: 'compaction_id', type: 'string' },
+    { name: 'shard_id', type: 'string' },
+    { name: 'request_id', type: 'string' },
+    { name: 'state', type: 'string' },
+    msg('progress', 'CompactionProgress'),
+    { name: 'error', type: 'string' },
+    { name: 'resumed', type: 'bool' },
+    dbl('finished_seconds_ago'),
+  ],
+  ListCompactionsResponse: [msg('active', 'CompactionSummary', { repeated: true }), msg('recent', 'CompactionSummary', { repeated: true })],
 };
 
 /** The proto3 JSON name of a field: lowerCamelCase of the snake_case name. */
