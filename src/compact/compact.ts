@@ -179,7 +179,16 @@ async function mergeChunk(
     runs,
     async (run, index) => {
       let p = await loadPart(ctx, run, index);
-      if (boundary !== undefined) p = rowsAbove(p, boundary);
+      if (boundary !== undefined) {
+        const before = p.count;
+        p = rowsAbove(p, boundary);
+        if (p.count < before) {
+          // Rows at or below the boundary are finished output already: their share of the part is not redone.
+          const bytes = Math.round((partBytes(run.parts[index]) * (before - p.count)) / before);
+          skipped += bytes;
+          emit?.({ type: 'resumed', bytes });
+        }
+      }
       bytesIn += partBytes(run.parts[index]);
       diffSum += p.diffSum;
       if (emit) {

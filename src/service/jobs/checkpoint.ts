@@ -158,6 +158,15 @@ export function decodeCheckpoint(bytes: Uint8Array, key: string): Checkpoint {
   }
 }
 
+/** The part keys (relative to the shard) a checkpoint records: progress and, once done, the answer. */
+export function checkpointParts(cp: Checkpoint): string[] {
+  const keys: string[] = [];
+  for (const run of cp.chunks) for (const p of run) keys.push(p.key);
+  for (const p of cp.partial?.parts ?? []) keys.push(p.key);
+  for (const r of cp.response?.output?.runs ?? []) for (const p of r.parts) if (p.kind === 'hollow') keys.push(p.key);
+  return keys;
+}
+
 /** Reads, creates and replaces one job's checkpoint with conditional writes. */
 export class CheckpointStore {
   readonly key: string;
