@@ -89,7 +89,6 @@ function scenario(name: string, open: () => Promise<Store>): void {
 
     it('resumes from the checkpoint on a new process with copies, and orphans cleans the rest', async () => {
       const first = startServeChild(['--blob', store.url, ...FLAGS]);
-      let firstKeys: string[];
       try {
         const { port } = await first.serving();
         const c1 = new CompactorClient({ address: `127.0.0.1:${port}`, retries: 0 });
@@ -119,7 +118,7 @@ function scenario(name: string, open: () => Promise<Store>): void {
       } finally {
         first.proc.kill('SIGKILL');
       }
-      firstKeys = (await listKeys(store.blob, `${SHARD}/c`)).map((k) => k.slice(SHARD.length + 1));
+      const firstKeys = (await listKeys(store.blob, `${SHARD}/c`)).map((k) => k.slice(SHARD.length + 1));
       expect(firstKeys.length).toBeGreaterThanOrEqual(2);
 
       const second = startServeChild(['--blob', store.url, '--workers', '1', '--target-part-bytes', '32KiB', '--lease-seconds', '2']);
