@@ -24,6 +24,7 @@ import { RequestAbort } from './abort.js';
 import { compactionTimeoutMs, requestSize, shouldCompact, type Admission } from './admission.js';
 import { toServiceError } from './status.js';
 import { jobHandlers } from './jobs/handlers.js';
+import { runJob } from './jobs/run.js';
 import type { JobRegistry } from './jobs/registry.js';
 import type { WorkerPool } from './workers.js';
 
@@ -130,6 +131,13 @@ async function compactCall(
     }
 
     watchClient(call, abort);
+    if (req.compactionId !== undefined) {
+      // A durable job (docs/jobs.md) answered in one message, under the unary call's timeout.
+      phase = 'running';
+      const timeoutMs = compactionTimeoutMs(size.bytes, cfg.minimumTimeoutSeconds);
+      const jobDeps = { ...ctx, engineConfig: () => engineConfig(ctx.options, ctx.config()) };
+      return compactResponseToProto(await runJob(jobDeps, { req, abort, log, emit: () => {}, timeoutMs }));
+    }
     phase = 'admission';
     const slot = await ctx.admission.acquire(abort.signal);
     phase = 'running';

@@ -34,7 +34,7 @@ const SHARD = 'resume';
 const ROWS = 30_000;
 const ID = 'crash-job-1';
 // Slow store, small output parts, a short lease: many checkpoints, and a quick takeover.
-const FLAGS = ['--workers', '1', '--target-part-bytes', '32KiB', '--lease-seconds', '2', '--blob-faults', 'latencyMs=25'];
+const FLAGS = ['--workers', '1', '--target-part-bytes', '32KiB', '--lease-seconds', '2', '--blob-faults', 'latencyMs=60'];
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

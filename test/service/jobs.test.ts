@@ -112,6 +112,17 @@ describe('CompactStream', () => {
     expect(err.message).toContain('job-reuse');
   });
 
+  it('runs a unary Compact with a compaction id as a job: checkpointed, and answered again with copies', async () => {
+    const { inputs, rows } = await writeInputs(blob, 'unary', 2, 300);
+    const req: CompactRequest = { ...compactRequest('unary', inputs), compactionId: 'job-unary' };
+    const a = await fast.client.compact(req);
+    expect((await readRows(blob, 'unary', a.output!)).flat()).toEqual(consolidate(rows, [[0n]]));
+    expect(await blob.head('unary/_jobs/job-unary.json')).toBeDefined();
+    const b = await fast.client.compact(req);
+    expect(partKeys(b.output).filter((k) => partKeys(a.output).includes(k))).toEqual([]);
+    expect(await readRows(blob, 'unary', b.output!)).toEqual(await readRows(blob, 'unary', a.output!));
+  });
+
   it('rejects a malformed compaction id with INVALID_ARGUMENT', async () => {
     const { inputs } = await writeInputs(blob, 'badid', 2, 10);
     const err = await failureOf(collect(fast.client.compactStream({ ...compactRequest('badid', inputs), compactionId: 'no/slashes' }, { resends: 0 })));

@@ -14,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Blob } from '../../src/blob/blob.js';
 import { openBlob } from '../../src/blob/url.js';
 import { CompactorClient } from '../../src/client/compactor-client.js';
-import { compactRequest, httpGetText, startTestServer, until, writeInputs, type TestServer } from './harness.js';
+import type { HollowBatch } from '../../src/model/batch.js';
+import { consolidate, desc1, splitAt, writeBatch } from '../helpers/batches.js';
+import { compactRequest, httpGetText, sampleRows, startTestServer, until, type TestServer } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -27,7 +29,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'compactd-page-'));
   const url = pathToFileURL(dir).href;
   blob = await openBlob(url);
-  t = await startTestServer(url, ['--workers', '1', '--target-part-bytes', '4KiB', '--blob-faults', 'latencyMs=30', '--progress-interval-seconds', '0.1']);
+  t = await startTestServer(url, ['--workers', '1', '--target-part-bytes', '4KiB', '--blob-faults', 'latencyMs=100', '--progress-interval-seconds', '0.1']);
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
   browser = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
     executablePath: CHROMIUM,
@@ -54,7 +56,13 @@ describe('live page', () => {
   });
 
   it('shows a slow compaction with its bar advancing, and moves it to recent once cancelled', async () => {
-    const { inputs } = await writeInputs(blob, 'page', 3, 8000);
+    // Many small parts on a slow store: the input is read part by part over seconds.
+    const inputs: HollowBatch[] = [];
+    for (let i = 0; i < 3; i++) {
+      const rows = consolidate(sampleRows(i, 12_000), []);
+      const cuts = Array.from({ length: 29 }, (_, j) => Math.floor(((j + 1) * rows.length) / 30));
+      inputs.push(await writeBatch(blob, 'page', 1, desc1(2 * i, 2 * i + 2, 0), [splitAt(rows, cuts)]));
+    }
     const client = new CompactorClient({ address: t.server.address, retries: 0 });
     const page = await browser.newPage();
     const origin = `http://127.0.0.1:${t.server.metricsPort}`;
@@ -68,7 +76,7 @@ describe('live page', () => {
       await page.goto(`${origin}/`);
       const row = page.locator('#active tr[data-id="page-job"]');
       await row.waitFor({ timeout: 30_000 });
-      const width = async () => Number.parseFloat((await row.locator('.fill').getAttribute('style'))?.match(/width:\s*([\d.]+)%/)?.[1] ?? '0');
+      const width = async () => Number.parseFloat((await row.locator('.fill').getAttribute('style', { timeout: 5000 }))?.match(/width:\s*([\d.]+)%/)?.[1] ?? '0');
       const first = await width();
       await until(async () => (await width()) > first && (await width()) > 0, 30_000);
       expect(await row.locator('td').nth(3).textContent()).toMatch(/^(fetching|merging|uploading|checking)$/);

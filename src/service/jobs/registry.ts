@@ -3,7 +3,6 @@
  * ListCompactions call, the CLI and the live page show), cancellation by id, and a short history
  * of finished ones. Ids are unique among the queued and running compactions of a process.
  */
-import type { CompactStats } from '../../model/batch.js';
 import { CompactdError } from '../../model/errors.js';
 import type { RequestAbort } from '../abort.js';
 
@@ -130,11 +129,10 @@ export class JobRegistry {
   }
 
   /** Moves a job to the finished list. */
-  finish(entry: JobEntry, state: JobState, error = '', stats?: CompactStats): void {
+  finish(entry: JobEntry, state: JobState, error = ''): void {
     if (this.active.get(entry.compactionId) !== entry) return;
     this.active.delete(entry.compactionId);
     entry.state = state;
-    void stats;
     this.recent.unshift({ summary: summarize(entry, error), at: performance.now() });
     this.recent.length = Math.min(this.recent.length, RECENT_JOBS);
   }

@@ -209,7 +209,7 @@ export async function runJob(deps: JobDeps, o: RunJobOptions): Promise<CompactRe
       if (abort.reason) throw abort.reason;
       recordCompleted(deps.metrics, stats);
       log.info({ ...stats, compactionId }, 'compaction finished');
-      deps.jobs.finish(entry, 'succeeded', '', stats);
+      deps.jobs.finish(entry, 'succeeded');
       return response;
     } finally {
       slot.release();
