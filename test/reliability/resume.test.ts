@@ -31,7 +31,7 @@ import { compactRequest, listKeys, sampleRows, until } from '../service/harness.
 import { startServeChild } from './child.js';
 
 const SHARD = 'resume';
-const ROWS = 30_000;
+const ROWS = 60_000;
 const ID = 'crash-job-1';
 // Slow store, small output parts, a short lease: many checkpoints, and a quick takeover.
 const FLAGS = ['--workers', '1', '--target-part-bytes', '32KiB', '--lease-seconds', '2', '--blob-faults', 'latencyMs=100'];
@@ -98,7 +98,7 @@ function scenario(name: string, open: () => Promise<Store>): void {
         })().catch((err: unknown) => err);
         // Several output parts are durable: each one at a safe boundary advanced the checkpoint.
         // Many output parts are durable; the checkpoint trails them by a write or two.
-        await until(() => events.some((e) => e.type === 'progress' && e.progress.outputParts >= 12), 120_000);
+        await until(() => events.some((e) => e.type === 'progress' && e.progress.outputParts >= 30), 120_000);
         first.proc.kill('SIGKILL');
         expect(await first.exit).toEqual({ code: null, signal: 'SIGKILL' });
         expect(events.some((e) => e.type === 'done')).toBe(false);
