@@ -18,6 +18,15 @@ export interface BlobOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The condition of a conditional write: the key must not exist, or must hold the given version. */
+export type WriteCondition = { readonly ifAbsent: true } | { readonly ifMatch: string };
+
+/** An object's bytes and its version tag (an ETag on S3, a content digest on the other stores). */
+export interface Versioned {
+  readonly data: Uint8Array;
+  readonly version: string;
+}
+
 export interface Blob {
   /** The bytes of `key`, or undefined when it does not exist. */
   get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined>;
@@ -32,6 +41,19 @@ export interface Blob {
   head(key: string, opts?: BlobOptions): Promise<BlobMeta | undefined>;
   /** Every object whose key starts with `prefix`, in ascending key order. */
   list(prefix: string, opts?: BlobOptions): AsyncIterable<BlobMeta>;
+  /** The bytes of `key` and their version tag (for `setIf`), or undefined when it does not exist. */
+  getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined>;
+  /**
+   * Writes `key` only when `cond` holds at the moment of the write: `ifAbsent` (nothing at the key)
+   * or `ifMatch` (the key holds that version). Returns the new version, or undefined when the
+   * condition did not hold (nothing was written). What each store guarantees: see the README.
+   */
+  setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined>;
+  /**
+   * Makes `to` hold the bytes of `from` without moving them through this process (a hard link on
+   * the file store, a server-side copy on S3). Returns false when `from` does not exist.
+   */
+  copy(from: string, to: string, opts?: BlobOptions): Promise<boolean>;
   /** Releases connections and handles. */
   close(): Promise<void>;
   /**

@@ -3,7 +3,7 @@
  * the engine's handling of a flaky or dead store can be exercised without a network.
  */
 import { CompactdError } from '../model/errors.js';
-import type { Blob, BlobMeta, BlobOptions } from './blob.js';
+import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
 import type { BlobOp } from './metered.js';
 import { sleep, throwIfAborted } from './util.js';
 import { seededRandom } from '../model/random.js';
@@ -103,6 +103,18 @@ export class FaultyBlob implements Blob {
 
   set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
     return this.guard('set', key, opts?.signal, () => this.inner.set(key, data, opts));
+  }
+
+  getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    return this.guard('get', key, opts?.signal, () => this.inner.getVersioned(key, opts));
+  }
+
+  setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    return this.guard('set', key, opts?.signal, () => this.inner.setIf(key, data, cond, opts));
+  }
+
+  copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    return this.guard('set', to, opts?.signal, () => this.inner.copy(from, to, opts));
   }
 
   delete(key: string, opts?: BlobOptions): Promise<number | undefined> {

@@ -7,11 +7,11 @@
  * such a `set` fails with 'invalid'. Keys the service writes never collide this way.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { CompactdError } from '../model/errors.js';
-import type { Blob, BlobMeta, BlobOptions } from './blob.js';
-import { checkKey, checkPrefix, compareKeys, throwIfAborted } from './util.js';
+import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import { checkKey, checkPrefix, compareKeys, contentVersion, sleep, throwIfAborted } from './util.js';
 
 /** Names of in-flight temp files start with this; `list` skips them and no key segment may use it. */
 export const TEMP_MARK = '.compactd-tmp-';
@@ -23,6 +23,14 @@ export interface FileBlobOptions {
   /** fsync the file before the rename and the directory after it (default DEFAULT_FSYNC). */
   readonly fsync?: boolean;
 }
+
+/**
+ * A lock file older than this belongs to a writer that died holding it: conditional writes take
+ * a few milliseconds, so a live holder never looks this old.
+ */
+const STALE_LOCK_MS = 10_000;
+/** Pause between attempts to take a key's lock held by another writer. */
+const LOCK_RETRY_MS = 2;
 
 /** Attempts of `set` when a concurrent `delete` prunes the directory between mkdir and open. */
 const SET_ATTEMPTS = 5;
@@ -113,6 +121,119 @@ export class FileBlob implements Blob {
       () => false,
     );
     return isDir ? undefined : misconfigured(`${what}: the store's root is not a directory (${c})`, err);
+  }
+
+  async getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    const data = await this.get(key, opts);
+    return data === undefined ? undefined : { data, version: contentVersion(data) };
+  }
+
+  /**
+   * `ifAbsent`: the bytes go to a temp file that is then hard-linked to the key, which fails when
+   * the key exists (an exclusive create that is never seen half written). `ifMatch`: writers of a
+   * key serialize on a lock file created exclusively beside it (temp-marked, so listings skip it
+   * and the temp sweep removes one a crash left); under the lock the current content is compared
+   * and the new one renamed over it. Every writer of the key must go through `setIf` for this to
+   * hold, which is how the service writes the objects it writes conditionally.
+   */
+  async setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    const file = this.pathOf(key);
+    const dir = path.dirname(file);
+    const signal = opts?.signal;
+    throwIfAborted(signal);
+    const version = contentVersion(data);
+    if ('ifAbsent' in cond) {
+      const tmp = path.join(dir, `${TEMP_MARK}${randomBytes(8).toString('hex')}`);
+      try {
+        await mkdir(dir, { recursive: true });
+        await this.writeTemp(tmp, data);
+        try {
+          await link(tmp, file);
+        } catch (err) {
+          if (code(err) === 'EEXIST') return undefined;
+          throw err;
+        }
+        if (this.fsync) await syncDir(dir);
+        return version;
+      } catch (err) {
+        throw fsError(err, `set ${key}`, true, signal);
+      } finally {
+        await unlink(tmp).catch(() => {});
+      }
+    }
+    const lock = path.join(dir, `${TEMP_MARK}lock-${path.basename(file)}`);
+    await this.takeLock(lock, key, signal);
+    try {
+      let current: Uint8Array;
+      try {
+        current = await readWhole(file, signal);
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw fsError(err, `set ${key}`, true, signal);
+      }
+      if (contentVersion(current) !== cond.ifMatch) return undefined;
+      await this.set(key, data, opts);
+      return version;
+    } finally {
+      await unlink(lock).catch(() => {});
+    }
+  }
+
+  /** Creates `lock` exclusively, waiting while a live writer holds it and breaking a stale one. */
+  private async takeLock(lock: string, key: string, signal: AbortSignal | undefined): Promise<void> {
+    for (;;) {
+      throwIfAborted(signal);
+      try {
+        const fh = await open(lock, 'wx');
+        await fh.close();
+        return;
+      } catch (err) {
+        const c = code(err);
+        if (c === 'ENOENT') {
+          // The key's directory does not exist yet (nor, then, does the key): create it and retry.
+          try {
+            await mkdir(path.dirname(lock), { recursive: true });
+          } catch (e) {
+            throw fsError(e, `lock ${key}`, true, signal);
+          }
+          continue;
+        }
+        if (c !== 'EEXIST') throw fsError(err, `lock ${key}`, true, signal);
+      }
+      try {
+        const st = await stat(lock);
+        if (Date.now() - st.mtimeMs > STALE_LOCK_MS) await unlink(lock);
+      } catch (err) {
+        if (!isMissing(err)) throw fsError(err, `lock ${key}`, true, signal);
+      }
+      await sleep(LOCK_RETRY_MS, signal);
+    }
+  }
+
+  /** A hard link to the same file: no bytes are copied, and deleting either key leaves the other. */
+  async copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    const src = this.pathOf(from);
+    const file = this.pathOf(to);
+    const dir = path.dirname(file);
+    const signal = opts?.signal;
+    throwIfAborted(signal);
+    const tmp = path.join(dir, `${TEMP_MARK}${randomBytes(8).toString('hex')}`);
+    try {
+      await mkdir(dir, { recursive: true });
+      try {
+        await link(src, tmp);
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw err;
+      }
+      // Renamed over the target like a `set`, so an existing `to` is replaced atomically.
+      await rename(tmp, file);
+      if (this.fsync) await syncDir(dir);
+      return true;
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw fsError(err, `copy ${from} to ${to}`, true, signal);
+    }
   }
 
   private async writeTemp(tmp: string, data: Uint8Array): Promise<void> {

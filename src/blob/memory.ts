@@ -2,8 +2,8 @@
  * An in-process store (`mem://`): for tests, the CLI's demos and single-process setups. Bytes are
  * copied in and out so no caller can change what is stored through an array it holds.
  */
-import type { Blob, BlobMeta, BlobOptions } from './blob.js';
-import { checkKey, checkPrefix, compareKeys, throwIfAborted } from './util.js';
+import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import { checkKey, checkPrefix, compareKeys, contentVersion, throwIfAborted } from './util.js';
 
 interface Entry {
   readonly bytes: Uint8Array;
@@ -54,6 +54,36 @@ export class MemoryBlob implements Blob {
     checkKey(key);
     throwIfAborted(opts?.signal);
     this.objects.set(key, { bytes: data.slice(), lastModifiedMs: Date.now() });
+  }
+
+  async getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    checkKey(key);
+    throwIfAborted(opts?.signal);
+    const e = this.objects.get(key);
+    return e ? { data: e.bytes.slice(), version: contentVersion(e.bytes) } : undefined;
+  }
+
+  async setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    checkKey(key);
+    throwIfAborted(opts?.signal);
+    // One thread and no await between the check and the write: atomic.
+    const e = this.objects.get(key);
+    const holds = 'ifAbsent' in cond ? e === undefined : e !== undefined && contentVersion(e.bytes) === cond.ifMatch;
+    if (!holds) return undefined;
+    const bytes = data.slice();
+    this.objects.set(key, { bytes, lastModifiedMs: Date.now() });
+    return contentVersion(bytes);
+  }
+
+  async copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    checkKey(from);
+    checkKey(to);
+    throwIfAborted(opts?.signal);
+    const e = this.objects.get(from);
+    if (!e) return false;
+    // Stored bytes are never mutated, so the copy can share them.
+    this.objects.set(to, { bytes: e.bytes, lastModifiedMs: Date.now() });
+    return true;
   }
 
   async delete(key: string, opts?: BlobOptions): Promise<number | undefined> {

@@ -2,7 +2,7 @@
  * A decorator that reports every store operation to an observer (the metrics module adapts it to
  * Prometheus histograms and counters). It changes nothing about the operations themselves.
  */
-import type { Blob, BlobMeta, BlobOptions } from './blob.js';
+import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
 
 export type BlobOp = 'get' | 'set' | 'delete' | 'head' | 'list';
 
@@ -49,6 +49,19 @@ export class MeteredBlob implements Blob {
 
   set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
     return this.timed('set', () => this.inner.set(key, data, opts), () => data.length);
+  }
+
+  getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    return this.timed('get', () => this.inner.getVersioned(key, opts), (r) => r?.data.length ?? 0);
+  }
+
+  setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    return this.timed('set', () => this.inner.setIf(key, data, cond, opts), (r) => (r === undefined ? 0 : data.length));
+  }
+
+  /** Counted as a write of no payload: the bytes never pass through this process. */
+  copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    return this.timed('set', () => this.inner.copy(from, to, opts), () => 0);
   }
 
   delete(key: string, opts?: BlobOptions): Promise<number | undefined> {

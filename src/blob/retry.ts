@@ -5,7 +5,7 @@
  * attempt may have taken effect.
  */
 import { CompactdError } from '../model/errors.js';
-import type { Blob, BlobMeta, BlobOptions } from './blob.js';
+import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
 import { compareKeys, sleep } from './util.js';
 
 export interface RetryPolicy {
@@ -215,6 +215,22 @@ export class RetryingBlob implements Blob {
 
   set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
     return this.run(`set ${key}`, opts?.signal, () => this.inner.set(key, data, opts));
+  }
+
+  getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    return this.run(`get ${key}`, opts?.signal, () => this.inner.getVersioned(key, opts));
+  }
+
+  /**
+   * A retried conditional write whose first attempt took effect reports that its condition
+   * failed: callers that must know compare what the key now holds with what they wrote.
+   */
+  setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    return this.run(`set ${key}`, opts?.signal, () => this.inner.setIf(key, data, cond, opts));
+  }
+
+  copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    return this.run(`copy ${from}`, opts?.signal, () => this.inner.copy(from, to, opts));
   }
 
   delete(key: string, opts?: BlobOptions): Promise<number | undefined> {

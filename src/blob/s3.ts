@@ -9,6 +9,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -20,7 +21,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { CompactdError } from '../model/errors.js';
 import { mapLimit } from '../model/util/concurrency.js';
-import type { Blob, BlobMeta, BlobOptions } from './blob.js';
+import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
 import { retry, retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import { cancelled, checkKey, checkPrefix } from './util.js';
 
@@ -252,6 +253,70 @@ export class S3Blob implements Blob {
     } catch {
       // Best effort: an orphaned upload costs storage until a lifecycle rule removes it, nothing more.
     }
+  }
+
+  async getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    const Key = this.objectKey(key);
+    const signal = opts?.signal;
+    return this.call(`GET ${Key}`, signal, async () => {
+      let res;
+      try {
+        res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { abortSignal: signal });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+      const data = await readBody(res.Body, res.ContentLength, signal);
+      return { data, version: res.ETag ?? '' };
+    });
+  }
+
+  /**
+   * One PUT with `If-None-Match: *` or `If-Match: <etag>`: S3 applies the condition atomically
+   * and answers 412 when it does not hold (409 when a concurrent conditional write is in
+   * progress, retried). Stores that ignore the headers (s3rver) write unconditionally. Objects
+   * written this way are small records: larger ones are refused rather than sent in parts.
+   */
+  async setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    const Key = this.objectKey(key);
+    const signal = opts?.signal;
+    if (data.length > this.multipartThreshold) {
+      throw new CompactdError('invalid', `conditional PUT ${Key}: ${data.length} bytes is over the single-request limit`);
+    }
+    const condition = 'ifAbsent' in cond ? { IfNoneMatch: '*' } : { IfMatch: cond.ifMatch };
+    return this.call(`PUT ${Key}`, signal, async () => {
+      try {
+        const res = await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key, Body: data, ContentLength: data.length, ...condition }),
+          { abortSignal: signal },
+        );
+        return res.ETag ?? '';
+      } catch (err) {
+        const st = statusOf(err);
+        if (st === 412) return undefined;
+        // A 404 answers If-Match on a missing key on some stores: the condition did not hold.
+        if (st === 404 && 'ifMatch' in cond) return undefined;
+        if (st === 409) throw new CompactdError('unavailable', `PUT ${Key}: conditional write conflict (409)`, { cause: err, determinate: true });
+        throw err;
+      }
+    });
+  }
+
+  /** A server-side CopyObject: the bytes stay in the store. */
+  async copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    const source = this.objectKey(from);
+    const Key = this.objectKey(to);
+    const signal = opts?.signal;
+    const CopySource = `${this.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`;
+    return this.call(`COPY ${source} ${Key}`, signal, async () => {
+      try {
+        await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource }), { abortSignal: signal });
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    });
   }
 
   /** S3 does not say whether a DELETE removed anything, so the size comes from a HEAD first. */

@@ -2,6 +2,7 @@
  * Helpers shared by the blob stores: key checks (every store applies the same rules so the
  * conformance suite can pin them), key ordering, buffer alignment and cancellation.
  */
+import { createHash } from 'node:crypto';
 import { CompactdError } from '../model/errors.js';
 
 const MAX_KEY_CHARS = 1024; // S3's own limit on object key length, in bytes (ASCII keys)
@@ -112,4 +113,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, Math.max(0, ms));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The version tag of stored bytes on stores without their own (file, memory): a digest of the
+ * content, so equal bytes have equal versions. Conditional writes of records that carry a
+ * sequence number never see two different states with the same tag.
+ */
+export function contentVersion(data: Uint8Array): string {
+  return `"${createHash('sha256').update(data).digest('hex')}"`;
 }

@@ -5,10 +5,12 @@
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../compact/types.js';
 import { COMPRESSIONS, DEFAULT_BLOB, DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_PART_BYTES, type Compression } from '../config/options.js';
 import type { CompactResponse } from '../model/batch.js';
-import { invalid } from '../model/errors.js';
+import { validateCompactionId } from '../model/compaction-id.js';
+import { CompactdError, invalid } from '../model/errors.js';
 import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson, validCompactRequestFromJson } from '../wire/json.js';
 import { flagCommand, readAll, write } from './command.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
+import { progressRenderer } from './jobs.js';
 import { BLOB_FLAG } from './shared.js';
 
 const DETAILS = `Reads one CompactRequest as JSON (proto3 canonical mapping) on standard input and prints
@@ -29,6 +31,8 @@ export const compactCommand = flagCommand({
     { name: 'memory-bound-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: memory bound of the merge', defaultText: `${DEFAULT_MEMORY_BOUND_BYTES / 2 ** 30}GiB` },
     { name: 'compression', type: 'string', valueName: COMPRESSIONS.join('|'), help: 'with --local: output part body compression (lz4 is LZ4_FRAME)', defaultText: 'none' },
     { name: 'deadline-seconds', type: 'count', valueName: 'S', help: 'with --endpoint: give up after this many seconds' },
+    { name: 'progress', type: 'boolean', help: 'with --endpoint: stream the compaction and draw its progress on stderr (a bar on a terminal, a line per chunk otherwise)' },
+    { name: 'compaction-id', type: 'string', valueName: 'ID', help: 'with --endpoint: run as a resumable job under this id (docs/jobs.md)' },
     ...CLIENT_FLAGS,
   ],
   async run(flags, io) {
@@ -38,16 +42,37 @@ export const compactCommand = flagCommand({
     if (local === (endpoint !== undefined)) throw invalid('compact: give exactly one of --endpoint HOST:PORT or --local');
     const config = local ? engineConfig(flags) : undefined;
     const input = parseJson(await readAll(io.stdin), 'standard input');
+    const id = flags.get('compaction-id') as string | undefined;
+    if (id !== undefined) validateCompactionId(id);
+    const progress = flags.get('progress') === true;
+    if (local && (progress || id !== undefined)) throw invalid('compact: --progress and --compaction-id need --endpoint');
 
     let res: CompactResponse;
     if (endpoint !== undefined) {
       // The service validates the request against its own limits.
-      const req = compactRequestFromJson(input);
+      const parsed = compactRequestFromJson(input);
+      const req = id === undefined ? parsed : { ...parsed, compactionId: id };
       // Loaded when the command runs, so that other commands (and --help) do not pay for it.
       const { CompactorClient } = await import('../client/compactor-client.js');
       const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
       try {
-        res = await client.compact(req, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });
+        const opts = deadline === undefined ? {} : { deadlineMs: deadline * 1000 };
+        if (progress || id !== undefined) {
+          const view = progressRenderer(io.stderr, progress && (io.stderr as { isTTY?: boolean }).isTTY === true);
+          let answer: CompactResponse | undefined;
+          try {
+            for await (const e of client.compactStream(req, opts)) {
+              if (progress) await view.event(e);
+              if (e.type === 'done') answer = e.response;
+            }
+          } finally {
+            if (progress) await view.end();
+          }
+          if (answer === undefined) throw new CompactdError('unavailable', 'compact: the stream ended without an answer');
+          res = answer;
+        } else {
+          res = await client.compact(req, opts);
+        }
       } finally {
         client.close();
       }

@@ -11,6 +11,7 @@ import { write } from './command.js';
 import { compactCommand } from './compact.js';
 import { demoCommand } from './demo.js';
 import { healthCommand } from './health.js';
+import { cancelCommand, jobsCommand } from './jobs.js';
 import { loadgenCommand } from './loadgen.js';
 import { orphansCommand } from './orphans.js';
 import { readBatchCommand } from './read-batch.js';
@@ -18,7 +19,7 @@ import { serveCommand } from './serve.js';
 import { writeBatchCommand } from './write-batch.js';
 
 /** Every command, in the order `compactd --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, orphansCommand, loadgenCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, orphansCommand, loadgenCommand, jobsCommand, cancelCommand];
 
 /** The top-level help: usage and one line per command. */
 export function mainHelp(): string {

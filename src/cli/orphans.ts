@@ -9,7 +9,9 @@ import * as path from 'node:path';
 import type { BlobMeta } from '../blob/blob.js';
 import type { HollowBatch } from '../model/batch.js';
 import { CompactdError, invalid } from '../model/errors.js';
+import { checkpointPrefix } from '../model/compaction-id.js';
 import { isServiceKey, objectKey, validateShardId } from '../model/keys.js';
+import { checkpointParts, decodeCheckpoint } from '../service/jobs/checkpoint.js';
 import { hollowBatchFromJson, parseJson } from '../wire/json.js';
 import { flagCommand, write } from './command.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
@@ -91,10 +93,33 @@ export const orphansCommand = flagCommand({
       let unknownAge = 0;
       let bytes = 0;
       const orphans: BlobMeta[] = [];
+      // Checkpoints of compaction jobs: one not modified for --older-than is abandoned (its job
+      // neither runs nor was resumed) and goes; the parts a kept one records stay resumable.
+      const recorded = new Set<string>();
+      let inCheckpoints = 0;
+      const tooOld = (m: BlobMeta) => minAgeMs !== undefined && m.lastModifiedMs !== undefined && now - m.lastModifiedMs >= minAgeMs;
+      for await (const meta of blob.list(checkpointPrefix(shard))) {
+        if (tooOld(meta)) {
+          orphans.push(meta);
+          bytes += meta.size;
+          continue;
+        }
+        const data = await blob.get(meta.key);
+        if (data === undefined) continue;
+        try {
+          for (const k of checkpointParts(decodeCheckpoint(data, meta.key))) recorded.add(k);
+        } catch {
+          // A checkpoint that cannot be read protects nothing; it is left for --older-than.
+        }
+      }
       for await (const meta of blob.list(prefix)) {
         const key = meta.key.slice(prefix.length);
         if (!isServiceKey(key)) continue;
         serviceParts++;
+        if (!live.has(key) && recorded.has(key)) {
+          inCheckpoints++;
+          continue;
+        }
         if (live.has(key)) {
           referenced++;
           continue;
@@ -120,7 +145,7 @@ export const orphansCommand = flagCommand({
         await write(io.stdout, `${key}\n`);
         if (!del) continue;
         try {
-          await blob.delete(objectKey(shard, key));
+          await blob.delete(isServiceKey(key) ? objectKey(shard, key) : meta.key);
           deleted++;
         } catch (err) {
           failed++;
@@ -130,6 +155,7 @@ export const orphansCommand = flagCommand({
       const parts = [
         `orphans: shard ${shard}: ${serviceParts} service-written parts`,
         `${referenced} referenced by --live`,
+        ...(inCheckpoints > 0 ? [`${inCheckpoints} recorded by compaction checkpoints`] : []),
         ...(minAgeMs !== undefined ? [`${young} younger than ${String(olderThan)}`] : []),
         ...(unknownAge > 0 ? [`${unknownAge} of unknown age`] : []),
         `${orphans.length} orphaned (${bytes} bytes)`,

@@ -38,6 +38,8 @@ import {
 import { loadCompactdPackage } from '../wire/load.js';
 import { explainCallError, parseEndpoint } from './transport.js';
 import { kindOfStatus } from '../wire/status-codes.js';
+import type { CompactionSummary__Output } from '../gen/compactd/v1/CompactionSummary.js';
+import { compactStream, summaryFromProto, type CompactionSummaryView, type CompactStreamEvent, type StreamOptions } from './compact-stream.js';
 
 /** Retries after the first attempt: rides out a rolling restart or a short burst of full queues. */
 const DEFAULT_RETRIES = 4;
@@ -150,6 +152,32 @@ export class CompactorClient {
   async compact(req: CompactRequest, opts: CallOptions = {}): Promise<CompactResponse> {
     const res = await this.call(this.compactor.Compact.bind(this.compactor) as UnaryMethod<unknown, unknown>, compactRequestToProto(req), opts);
     return compactResponseFromProto(res as Parameters<typeof compactResponseFromProto>[0]);
+  }
+
+  /**
+   * Compacts `req` as a job, yielding its events (accepted, progress, chunk, done; `resend` when
+   * the library sends the request again). A request without a compaction_id gets one, so that
+   * when the replica dies (UNAVAILABLE) the re-sent request resumes from its checkpoint; while
+   * the id's lease is live elsewhere (ALREADY_EXISTS) it backs off and re-sends.
+   */
+  compactStream(req: CompactRequest, opts: StreamOptions = {}): AsyncGenerator<CompactStreamEvent> {
+    const method = this.compactor.CompactStream.bind(this.compactor) as unknown as Parameters<typeof compactStream>[0];
+    return compactStream(method, () => this.metadata(), req, opts, (attempt) => Math.random() * Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** attempt), fromServiceError);
+  }
+
+  /** Stops a queued or running compaction by id; resolves with whether the replica had it. */
+  async cancelCompaction(compactionId: string, opts: CallOptions = {}): Promise<boolean> {
+    const res = await this.call(this.compactor.CancelCompaction.bind(this.compactor) as UnaryMethod<unknown, unknown>, { compaction_id: compactionId }, { retries: 0, ...opts });
+    return (res as { found?: boolean }).found === true;
+  }
+
+  /** The replica's queued and running compactions, and its recent finished ones. */
+  async listCompactions(opts: CallOptions = {}): Promise<{ active: CompactionSummaryView[]; recent: CompactionSummaryView[] }> {
+    const res = (await this.call(this.compactor.ListCompactions.bind(this.compactor) as UnaryMethod<unknown, unknown>, {}, opts)) as {
+      active?: CompactionSummary__Output[];
+      recent?: CompactionSummary__Output[];
+    };
+    return { active: (res.active ?? []).map(summaryFromProto), recent: (res.recent ?? []).map(summaryFromProto) };
   }
 
   /** Deletes parts the service wrote (`c<uuid>/p<uuid>` keys) that the writer did not apply. */

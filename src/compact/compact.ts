@@ -5,7 +5,7 @@
  * clean up after a compaction that did not return.
  */
 import type { Blob } from '../blob/blob.js';
-import type { CompactStats, HollowBatch, Run } from '../model/batch.js';
+import type { CompactStats, HollowBatch, HollowPart, Run } from '../model/batch.js';
 import { emptyStats, partBytes } from '../model/batch.js';
 import { CompactdError, internal } from '../model/errors.js';
 import { newCompactionPrefix } from '../model/keys.js';
@@ -15,6 +15,7 @@ import { PartFetcher } from './fetcher.js';
 import { BytePool, MemoryAccount } from './memory.js';
 import { ChunkMerge, sinceMeet } from './merge.js';
 import { chunkRuns, orderRuns, type Chunk } from './plan.js';
+import { kvOf, rowsAbove, skippableParts, skippedBytes, type KvBoundary } from './resume.js';
 import { PartSink } from './sink.js';
 import { loadPart, type SourceContext } from './source.js';
 import type { CompactDeps, CompactResult, EngineLog } from './types.js';
@@ -35,14 +36,26 @@ export async function compact(req: ValidCompactRequest, deps: CompactDeps): Prom
   log?.debug({ chunks: plan.chunks.length, memoryViolations: plan.memoryViolations }, 'compaction planned');
 
   const memory = new MemoryAccount();
+  const job = deps.job;
+  const emit = job?.onEvent;
+  const resume = job?.resume;
+  // Sink run ordinal -> chunk index: chunks an earlier attempt finished get no run here.
+  const sinkChunk: number[] = [];
   const sink = new PartSink(
     {
       blob: deps.blob,
       shardId: req.shardId,
       desc: req.desc,
-      prefix: newCompactionPrefix(),
+      prefix: job?.prefix ?? newCompactionPrefix(),
       compression: deps.config.compression,
       signal: deps.cancel?.signal,
+      onDurable: emit
+        ? (run, index, part, startsNewKv, last) => {
+            const chunk = sinkChunk[run];
+            const offset = chunk === resume?.done.length ? (resume?.partial?.parts.length ?? 0) : 0;
+            emit({ type: 'part', chunk, index: offset + index, part, startsNewKv, last: kvOf(last, 0) });
+          }
+        : undefined,
     },
   );
   const stats: CompactStats = emptyStats();
@@ -52,14 +65,32 @@ export async function compact(req: ValidCompactRequest, deps: CompactDeps): Prom
 
   try {
     let inputDiffSum = 0n;
-    for (const chunk of plan.chunks) {
-      const r = await mergeChunk(req, dims, chunk, plan.runBudget, deps, sink, memory);
+    let resumedBytes = 0;
+    const done = resume?.done ?? [];
+    for (let c = 0; c < plan.chunks.length; c++) {
+      const chunk = plan.chunks[c];
+      if (c < done.length) {
+        // Finished by an earlier attempt: its output run is reused, its input not read.
+        const bytes = chunk.runs.reduce((n, r) => n + skippedBytes(r, r.parts.length), 0);
+        resumedBytes += bytes;
+        emit?.({ type: 'resumed', bytes });
+        continue;
+      }
+      sinkChunk.push(c);
+      emit?.({ type: 'phase', phase: 'fetching', chunk: c });
+      const boundary = c === done.length ? resume?.partial?.boundary : undefined;
+      const r = await mergeChunk(req, dims, chunk, plan.runBudget, deps, sink, memory, boundary, c);
       inputDiffSum += r.diffSum;
+      resumedBytes += r.skippedBytes;
       if (r.memoryViolation) stats.memoryViolations++;
       stats.inputUpdates += r.rowsIn;
       stats.inputBytes += r.bytesIn;
+      const prefixParts = boundary !== undefined ? (resume?.partial?.parts.length ?? 0) : 0;
+      emit?.({ type: 'chunk', chunk: c, parts: prefixParts + sink.runLength });
     }
-    const runs = await sink.finish();
+    emit?.({ type: 'phase', phase: 'uploading', chunk: Math.max(0, plan.chunks.length - 1) });
+    const merged = await sink.finishAll();
+    emit?.({ type: 'phase', phase: 'checking', chunk: Math.max(0, plan.chunks.length - 1) });
     const totals = sink.totals;
     // Invariants: consolidation preserves Σd and never adds updates. A failure here is a bug.
     if (totals.diffSum !== inputDiffSum) {
@@ -68,19 +99,38 @@ export async function compact(req: ValidCompactRequest, deps: CompactDeps): Prom
     if (totals.updates > stats.inputUpdates) {
       throw internal(`output has ${totals.updates} updates, more than the ${stats.inputUpdates} read`);
     }
+    // Output runs in chunk order: reused runs, then each merged chunk (after its reused prefix).
+    const runs: HollowPart[][] = [];
+    let reusedUpdates = 0;
+    let reusedBytes = 0;
+    const reuse = (parts: readonly HollowPart[]) => {
+      for (const p of parts) {
+        reusedUpdates += p.updates;
+        reusedBytes += p.encodedSizeBytes;
+      }
+      return parts;
+    };
+    for (let c = 0, o = 0; c < plan.chunks.length; c++) {
+      if (c < done.length) runs.push([...reuse(done[c])]);
+      else if (c === done.length && resume?.partial) runs.push([...reuse(resume.partial.parts), ...merged[o++]]);
+      else runs.push(merged[o++]);
+    }
     const output: HollowBatch = {
       desc: req.desc,
-      runs: runs.map((parts): Run => ({ parts, order: 'ordered' })),
-      len: totals.updates,
+      runs: runs.filter((parts) => parts.length > 0).map((parts): Run => ({ parts, order: 'ordered' })),
+      len: totals.updates + reusedUpdates,
     };
-    stats.outputUpdates = totals.updates;
-    stats.outputBytes = totals.bytes;
+    stats.inputBytes += resumedBytes;
+    stats.inputUpdates += reusedUpdates;
+    stats.outputUpdates = totals.updates + reusedUpdates;
+    stats.outputBytes = totals.bytes + reusedBytes;
     stats.outputRuns = output.runs.length;
+    if (resumedBytes > 0) stats.resumedBytes = resumedBytes;
     stats.runSeconds = (performance.now() - started) / 1000;
     return { output, stats, peakResidentBytes: memory.peak };
   } catch (err) {
     const error = failure(err, deps.cancel?.signal);
-    await cleanup(deps.blob, sink, log);
+    await cleanup(deps.blob, sink, log, job?.keep);
     throw error;
   }
 }
@@ -89,6 +139,8 @@ interface ChunkResult {
   readonly rowsIn: number;
   readonly bytesIn: number;
   readonly diffSum: bigint;
+  /** Input bytes of parts a resume skipped whole. */
+  readonly skippedBytes: number;
   /** A chunk planned within the run budget held more than it (parts decoded larger than encoded). */
   readonly memoryViolation: boolean;
 }
@@ -101,20 +153,52 @@ async function mergeChunk(
   deps: CompactDeps,
   sink: PartSink,
   memory: MemoryAccount,
+  boundary: KvBoundary | undefined,
+  chunkIndex: number,
 ): Promise<ChunkResult> {
   const target = deps.config.targetPartBytes;
+  const emit = deps.job?.onEvent;
   // What the chunk's runs are not charged is shared by prefetching and extra uploads.
   const pool = new BytePool(Math.max(0, runBudget - chunk.memoryBytes));
   const ctx: SourceContext = { blob: deps.blob, shardId: req.shardId, dims, maxDecodedBytes: deps.config.memoryBoundBytes, signal: deps.cancel?.signal };
   let bytesIn = 0;
   let diffSum = 0n;
+  let skipped = 0;
+  let runs = chunk.runs;
+  if (boundary !== undefined) {
+    // Resuming inside this chunk: leading parts wholly at or below the boundary are not read.
+    // One run at a time: each probe holds one part outside the chunk's memory account.
+    const starts: number[] = [];
+    for (const r of runs) starts.push(await skippableParts(r, boundary, (run, i) => loadPart(ctx, run, i)));
+    runs = runs.map((r, i) => (starts[i] === 0 ? r : { ...r, parts: r.parts.slice(starts[i]) }));
+    skipped = chunk.runs.reduce((n, r, i) => n + skippedBytes(r, starts[i]), 0);
+    if (skipped > 0) emit?.({ type: 'resumed', bytes: skipped });
+  }
+  let merging = false;
   memory.startWindow();
   const fetcher = new PartFetcher(
-    chunk.runs,
+    runs,
     async (run, index) => {
-      const p = await loadPart(ctx, run, index);
+      let p = await loadPart(ctx, run, index);
+      if (boundary !== undefined) {
+        const before = p.count;
+        p = rowsAbove(p, boundary);
+        if (p.count < before) {
+          // Rows at or below the boundary are finished output already: their share of the part is not redone.
+          const bytes = Math.round((partBytes(run.parts[index]) * (before - p.count)) / before);
+          skipped += bytes;
+          emit?.({ type: 'resumed', bytes });
+        }
+      }
       bytesIn += partBytes(run.parts[index]);
       diffSum += p.diffSum;
+      if (emit) {
+        if (!merging) {
+          merging = true;
+          emit({ type: 'phase', phase: 'merging', chunk: chunkIndex });
+        }
+        emit({ type: 'input', bytes: partBytes(run.parts[index]), updates: p.count });
+      }
       return p;
     },
     pool,
@@ -125,7 +209,7 @@ async function mergeChunk(
   sink.beginRun(pool);
   const merge = new ChunkMerge(
     {
-      runs: chunk.runs.length,
+      runs: runs.length,
       takeReady: (r) => fetcher.takeReady(r),
       next: (r) => fetcher.next(r),
       hasMore: (r) => fetcher.hasMore(r),
@@ -148,7 +232,13 @@ async function mergeChunk(
     const { rowsIn } = await merge.run();
     // The plan charges encoded sizes; compressed parts decode larger and can push a chunk planned
     // within budget over it. That is a violation too, found only once the parts are read.
-    return { rowsIn, bytesIn, diffSum, memoryViolation: chunk.memoryBytes <= runBudget && memory.windowPeak > runBudget };
+    return {
+      rowsIn,
+      bytesIn,
+      diffSum,
+      skippedBytes: skipped,
+      memoryViolation: chunk.memoryBytes <= runBudget && memory.windowPeak > runBudget,
+    };
   } finally {
     fetcher.close();
   }
@@ -164,10 +254,11 @@ function failure(err: unknown, signal: AbortSignal | undefined): CompactdError {
 }
 
 /** Deletes every output the compaction may have written. Failures are logged, not thrown: the original error matters more. */
-async function cleanup(blob: Blob, sink: PartSink, log: EngineLog | undefined): Promise<void> {
+async function cleanup(blob: Blob, sink: PartSink, log: EngineLog | undefined, keep: ReadonlySet<string> | undefined): Promise<void> {
   await sink.settle();
-  const results = await Promise.allSettled(sink.written.map((key) => blob.delete(key)));
+  const doomed = keep ? sink.written.filter((key) => !keep.has(key)) : sink.written;
+  const results = await Promise.allSettled(doomed.map((key) => blob.delete(key)));
   const failed = results.filter((r) => r.status === 'rejected').length;
-  if (failed > 0) log?.warn({ failed, written: sink.written.length }, 'could not delete every output of a failed compaction');
-  else if (sink.written.length > 0) log?.debug({ deleted: sink.written.length }, 'deleted outputs of a failed compaction');
+  if (failed > 0) log?.warn({ failed, written: doomed.length }, 'could not delete every output of a failed compaction');
+  else if (doomed.length > 0) log?.debug({ deleted: doomed.length }, 'deleted outputs of a failed compaction');
 }

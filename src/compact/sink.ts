@@ -18,6 +18,7 @@ import { sumDiffs } from './source.js';
 import type { BytePool } from './memory.js';
 import { MAX_KEY_LOWER_BYTES as KEY_LOWER_MAX_BYTES } from '../model/validate.js';
 import { copyRow } from '../part/rows.js';
+import { sameKv } from './resume.js';
 
 export interface SinkContext {
   readonly blob: Blob;
@@ -27,6 +28,11 @@ export interface SinkContext {
   readonly prefix: string;
   readonly compression: PartCompression;
   readonly signal?: AbortSignal;
+  /**
+   * Called once a part is durable (uploaded, checksum known), with its run ordinal, index in the
+   * run, whether its first (k, v) differs from the previous part's last, and its last row.
+   */
+  readonly onDurable?: (run: number, index: number, part: HollowPart, startsNewKv: boolean, last: PartColumns) => void;
 }
 
 interface Upload {
@@ -93,7 +99,11 @@ export class PartSink {
     if (this.lastRow !== undefined && compareRows(this.lastRow, 0, cols, 0) >= 0) {
       throw internal(`output part ${name} does not follow the previous part of its run`);
     }
+    const startsNewKv = this.lastRow === undefined || !sameKv(this.lastRow, 0, cols, 0);
+    const runOrdinal = this.parts.length - 1;
+    const runIndex = runParts.length;
     this.lastRow = copyRow(cols, cols.len - 1);
+    const lastRow = this.lastRow;
 
     const bytes = encodePart(
       cols,
@@ -145,6 +155,8 @@ export class PartSink {
             () => this.recycle(bytes),
             () => {},
           );
+          const onDurable = this.ctx.onDurable;
+          if (onDurable) void part.then((hp) => onDurable(runOrdinal, runIndex, hp, startsNewKv, lastRow), () => {});
         },
         (err: unknown) => {
           upload.done = true;
@@ -157,10 +169,19 @@ export class PartSink {
 
   /** Waits for every upload; returns the parts per run. */
   async finish(): Promise<HollowPart[][]> {
+    return (await this.finishAll()).filter((p) => p.length > 0);
+  }
+
+  /** Like `finish`, keeping empty runs: one entry per `beginRun`. */
+  async finishAll(): Promise<HollowPart[][]> {
     await this.settle();
     this.throwIfFailed();
-    const runs = await Promise.all(this.parts.map((run) => Promise.all(run)));
-    return runs.filter((p) => p.length > 0);
+    return Promise.all(this.parts.map((run) => Promise.all(run)));
+  }
+
+  /** Parts written so far in the current run. */
+  get runLength(): number {
+    return this.parts[this.parts.length - 1]?.length ?? 0;
   }
 
   /** Waits for uploads in flight without throwing (before cleanup). */

@@ -73,6 +73,14 @@ export const DEFAULT_STORE_CHECK = true;
 export const STORE_PROBE_PREFIX = '_compactd/probe/';
 /** Off by default: one replica gains nothing from reconnects; scaled-out deployments set it (deploy/k8s). */
 export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 0;
+/** A lease renewed with every checkpoint: a replica that died is replaced within half a minute. */
+export const DEFAULT_LEASE_SECONDS = 30;
+/** Ten minutes: far longer than a caller takes to re-send after its stream broke just before `done`. */
+export const DEFAULT_CHECKPOINT_RETENTION_SECONDS = 600;
+/** Five minutes without reading or writing a part: far beyond a slow part transfer, within any useful deadline. */
+export const DEFAULT_STALL_TIMEOUT_SECONDS = 300;
+/** Once a second: a live progress bar without flooding the stream. */
+export const DEFAULT_PROGRESS_INTERVAL_SECONDS = 1;
 
 /** One compaction per core keeps every core busy without time-slicing between compactions. */
 export function defaultWorkers(): number {
@@ -129,6 +137,14 @@ export interface ServeOptions extends RuntimeConfig {
   readonly adminTokenFile: string;
   /** Testing only: a fault-injection spec for the blob store (faults.ts); '' for none. */
   readonly blobFaults: string;
+  /** Lease of a compaction job's checkpoint (docs/jobs.md). */
+  readonly leaseSeconds: number;
+  /** How long a finished job's checkpoint answers a re-sent request. */
+  readonly checkpointRetentionSeconds: number;
+  /** A compaction that reads and writes no part for this long is stopped (0: never). */
+  readonly stallTimeoutSeconds: number;
+  /** Streamed progress events come at least this often. */
+  readonly progressIntervalSeconds: number;
 }
 
 type Value = number | string | boolean;
@@ -189,6 +205,10 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'max-key-chars', key: 'maxKeyChars', type: 'integer', min: 1, max: MAX_PART_KEY_CHARS, defaultValue: DEFAULT_MAX_KEY_CHARS, runtime: false, help: 'longest part key a request may name (else INVALID_ARGUMENT)' },
   { flag: 'max-antichain-elements', key: 'maxAntichainElements', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_ANTICHAIN_ELEMENTS, runtime: false, help: 'most elements of one frontier in a request (else RESOURCE_EXHAUSTED); checking one costs their square' },
   { flag: 'max-connection-age-seconds', key: 'maxConnectionAgeSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_MAX_CONNECTION_AGE_SECONDS, defaultText: '0 (never)', runtime: false, help: 'ask clients to reconnect after this long (calls in flight finish first), so round-robin clients find new replicas' },
+  { flag: 'lease-seconds', key: 'leaseSeconds', type: 'seconds', min: 0, exclusiveMin: true, defaultValue: DEFAULT_LEASE_SECONDS, runtime: false, help: 'lease of a compaction job with a compaction_id, renewed with its progress; after it expires another replica may take the job over' },
+  { flag: 'checkpoint-retention-seconds', key: 'checkpointRetentionSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_CHECKPOINT_RETENTION_SECONDS, runtime: false, help: 'how long a finished job answers the same request again (with copies of its output)' },
+  { flag: 'stall-timeout-seconds', key: 'stallTimeoutSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_STALL_TIMEOUT_SECONDS, defaultText: '300 (0: never)', runtime: false, help: 'stop a compaction that reads and writes no part for this long (DEADLINE_EXCEEDED naming its phase)' },
+  { flag: 'progress-interval-seconds', key: 'progressIntervalSeconds', type: 'seconds', min: 0, exclusiveMin: true, defaultValue: DEFAULT_PROGRESS_INTERVAL_SECONDS, runtime: false, help: 'CompactStream sends a progress event at least this often' },
   { flag: 'tls-cert', key: 'tlsCert', type: 'file', defaultValue: '', defaultText: 'none (plain text)', runtime: false, help: 'PEM certificate chain of the gRPC port; with --tls-key turns TLS on' },
   { flag: 'tls-key', key: 'tlsKey', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM private key of --tls-cert' },
   { flag: 'tls-client-ca', key: 'tlsClientCa', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)' },

@@ -4,9 +4,16 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 
 import type { AdminClient as _compactd_v1_AdminClient, AdminDefinition as _compactd_v1_AdminDefinition } from './compactd/v1/Admin.js';
 import type { Antichain as _compactd_v1_Antichain, Antichain__Output as _compactd_v1_Antichain__Output } from './compactd/v1/Antichain.js';
+import type { CancelCompactionRequest as _compactd_v1_CancelCompactionRequest, CancelCompactionRequest__Output as _compactd_v1_CancelCompactionRequest__Output } from './compactd/v1/CancelCompactionRequest.js';
+import type { CancelCompactionResponse as _compactd_v1_CancelCompactionResponse, CancelCompactionResponse__Output as _compactd_v1_CancelCompactionResponse__Output } from './compactd/v1/CancelCompactionResponse.js';
+import type { ChunkCompleted as _compactd_v1_ChunkCompleted, ChunkCompleted__Output as _compactd_v1_ChunkCompleted__Output } from './compactd/v1/ChunkCompleted.js';
+import type { CompactEvent as _compactd_v1_CompactEvent, CompactEvent__Output as _compactd_v1_CompactEvent__Output } from './compactd/v1/CompactEvent.js';
 import type { CompactRequest as _compactd_v1_CompactRequest, CompactRequest__Output as _compactd_v1_CompactRequest__Output } from './compactd/v1/CompactRequest.js';
 import type { CompactResponse as _compactd_v1_CompactResponse, CompactResponse__Output as _compactd_v1_CompactResponse__Output } from './compactd/v1/CompactResponse.js';
 import type { CompactStats as _compactd_v1_CompactStats, CompactStats__Output as _compactd_v1_CompactStats__Output } from './compactd/v1/CompactStats.js';
+import type { CompactionAccepted as _compactd_v1_CompactionAccepted, CompactionAccepted__Output as _compactd_v1_CompactionAccepted__Output } from './compactd/v1/CompactionAccepted.js';
+import type { CompactionProgress as _compactd_v1_CompactionProgress, CompactionProgress__Output as _compactd_v1_CompactionProgress__Output } from './compactd/v1/CompactionProgress.js';
+import type { CompactionSummary as _compactd_v1_CompactionSummary, CompactionSummary__Output as _compactd_v1_CompactionSummary__Output } from './compactd/v1/CompactionSummary.js';
 import type { CompactorClient as _compactd_v1_CompactorClient, CompactorDefinition as _compactd_v1_CompactorDefinition } from './compactd/v1/Compactor.js';
 import type { DeletePartsRequest as _compactd_v1_DeletePartsRequest, DeletePartsRequest__Output as _compactd_v1_DeletePartsRequest__Output } from './compactd/v1/DeletePartsRequest.js';
 import type { DeletePartsResponse as _compactd_v1_DeletePartsResponse, DeletePartsResponse__Output as _compactd_v1_DeletePartsResponse__Output } from './compactd/v1/DeletePartsResponse.js';
@@ -15,6 +22,9 @@ import type { GetConfigRequest as _compactd_v1_GetConfigRequest, GetConfigReques
 import type { HollowBatch as _compactd_v1_HollowBatch, HollowBatch__Output as _compactd_v1_HollowBatch__Output } from './compactd/v1/HollowBatch.js';
 import type { HollowPart as _compactd_v1_HollowPart, HollowPart__Output as _compactd_v1_HollowPart__Output } from './compactd/v1/HollowPart.js';
 import type { InlinePart as _compactd_v1_InlinePart, InlinePart__Output as _compactd_v1_InlinePart__Output } from './compactd/v1/InlinePart.js';
+import type { InputRunRef as _compactd_v1_InputRunRef, InputRunRef__Output as _compactd_v1_InputRunRef__Output } from './compactd/v1/InputRunRef.js';
+import type { ListCompactionsRequest as _compactd_v1_ListCompactionsRequest, ListCompactionsRequest__Output as _compactd_v1_ListCompactionsRequest__Output } from './compactd/v1/ListCompactionsRequest.js';
+import type { ListCompactionsResponse as _compactd_v1_ListCompactionsResponse, ListCompactionsResponse__Output as _compactd_v1_ListCompactionsResponse__Output } from './compactd/v1/ListCompactionsResponse.js';
 import type { Part as _compactd_v1_Part, Part__Output as _compactd_v1_Part__Output } from './compactd/v1/Part.js';
 import type { Run as _compactd_v1_Run, Run__Output as _compactd_v1_Run__Output } from './compactd/v1/Run.js';
 import type { ServiceConfig as _compactd_v1_ServiceConfig, ServiceConfig__Output as _compactd_v1_ServiceConfig__Output } from './compactd/v1/ServiceConfig.js';
@@ -30,9 +40,17 @@ export interface ProtoGrpcType {
     v1: {
       Admin: SubtypeConstructor<typeof grpc.Client, _compactd_v1_AdminClient> & { service: _compactd_v1_AdminDefinition }
       Antichain: MessageTypeDefinition<_compactd_v1_Antichain, _compactd_v1_Antichain__Output>
+      CancelCompactionRequest: MessageTypeDefinition<_compactd_v1_CancelCompactionRequest, _compactd_v1_CancelCompactionRequest__Output>
+      CancelCompactionResponse: MessageTypeDefinition<_compactd_v1_CancelCompactionResponse, _compactd_v1_CancelCompactionResponse__Output>
+      ChunkCompleted: MessageTypeDefinition<_compactd_v1_ChunkCompleted, _compactd_v1_ChunkCompleted__Output>
+      CompactEvent: MessageTypeDefinition<_compactd_v1_CompactEvent, _compactd_v1_CompactEvent__Output>
       CompactRequest: MessageTypeDefinition<_compactd_v1_CompactRequest, _compactd_v1_CompactRequest__Output>
       CompactResponse: MessageTypeDefinition<_compactd_v1_CompactResponse, _compactd_v1_CompactResponse__Output>
       CompactStats: MessageTypeDefinition<_compactd_v1_CompactStats, _compactd_v1_CompactStats__Output>
+      CompactionAccepted: MessageTypeDefinition<_compactd_v1_CompactionAccepted, _compactd_v1_CompactionAccepted__Output>
+      CompactionPhase: EnumTypeDefinition
+      CompactionProgress: MessageTypeDefinition<_compactd_v1_CompactionProgress, _compactd_v1_CompactionProgress__Output>
+      CompactionSummary: MessageTypeDefinition<_compactd_v1_CompactionSummary, _compactd_v1_CompactionSummary__Output>
       Compactor: SubtypeConstructor<typeof grpc.Client, _compactd_v1_CompactorClient> & { service: _compactd_v1_CompactorDefinition }
       DeletePartsRequest: MessageTypeDefinition<_compactd_v1_DeletePartsRequest, _compactd_v1_DeletePartsRequest__Output>
       DeletePartsResponse: MessageTypeDefinition<_compactd_v1_DeletePartsResponse, _compactd_v1_DeletePartsResponse__Output>
@@ -41,6 +59,9 @@ export interface ProtoGrpcType {
       HollowBatch: MessageTypeDefinition<_compactd_v1_HollowBatch, _compactd_v1_HollowBatch__Output>
       HollowPart: MessageTypeDefinition<_compactd_v1_HollowPart, _compactd_v1_HollowPart__Output>
       InlinePart: MessageTypeDefinition<_compactd_v1_InlinePart, _compactd_v1_InlinePart__Output>
+      InputRunRef: MessageTypeDefinition<_compactd_v1_InputRunRef, _compactd_v1_InputRunRef__Output>
+      ListCompactionsRequest: MessageTypeDefinition<_compactd_v1_ListCompactionsRequest, _compactd_v1_ListCompactionsRequest__Output>
+      ListCompactionsResponse: MessageTypeDefinition<_compactd_v1_ListCompactionsResponse, _compactd_v1_ListCompactionsResponse__Output>
       Part: MessageTypeDefinition<_compactd_v1_Part, _compactd_v1_Part__Output>
       Run: MessageTypeDefinition<_compactd_v1_Run, _compactd_v1_Run__Output>
       RunOrder: EnumTypeDefinition

@@ -46,6 +46,8 @@ export interface CompactRequest {
   readonly inputs: readonly HollowBatch[];
   readonly force: boolean;
   readonly requestId: string;
+  /** Set: the compaction is a resumable job under this id (docs/jobs.md). */
+  readonly compactionId?: string;
 }
 
 export interface CompactStats {
@@ -59,6 +61,8 @@ export interface CompactStats {
   memoryViolations: number;
   queuedSeconds: number;
   runSeconds: number;
+  /** Input bytes a resumed compaction did not merge again; absent means 0. */
+  resumedBytes?: number;
 }
 
 export type CompactOutcome = 'compacted' | 'skipped';

@@ -20,6 +20,10 @@ export type ErrorKind =
    * help until an operator fixes the store's configuration.
    */
   | 'misconfigured'
+  /** Something with that name already exists or is owned elsewhere (a compaction's live lease). */
+  | 'exists'
+  /** The request conflicts with recorded state (a compaction id reused with other content). */
+  | 'precondition'
   | 'internal';
 
 export interface CompactdErrorOptions {

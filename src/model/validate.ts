@@ -72,7 +72,7 @@ export function requestDimension(req: ValidCompactRequest): number {
 }
 
 /** Rethrows a model rule's `invalid` error with the field path in front. */
-function withPath(path: string, f: () => void): void {
+export function withPath(path: string, f: () => void): void {
   try {
     f();
   } catch (err) {

@@ -48,6 +48,13 @@ export interface Metrics {
   readonly authRefused: Counter<'service' | 'code'>;
   /** Always 1, labelled with the running version: joins any series to the build that produced it. */
   readonly buildInfo: Gauge<'version'>;
+  readonly jobsResumed: Counter;
+  readonly jobsResumedBytes: Counter;
+  readonly jobsReplayed: Counter;
+  readonly jobsStalled: Counter;
+  readonly jobsCancelledById: Counter;
+  readonly checkpointWrites: Counter;
+  readonly checkpointConflicts: Counter;
 }
 
 export interface MetricsOptions {
@@ -116,6 +123,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       registers,
     }),
     buildInfo: buildInfo(registers),
+    jobsResumed: counter('compactd_compaction_resumed_total', 'Compactions that continued from a checkpoint an earlier attempt wrote'),
+    jobsResumedBytes: counter('compactd_compaction_resumed_bytes_total', 'Input bytes resumed compactions did not have to merge again'),
+    jobsReplayed: counter('compactd_compaction_replayed_total', 'Finished compactions answered again (as copies) within the checkpoint retention'),
+    jobsStalled: counter('compactd_compaction_stalled_total', 'Compactions stopped because they made no progress for the stall timeout'),
+    jobsCancelledById: counter('compactd_compaction_cancelled_by_id_total', 'Compactions stopped by CancelCompaction'),
+    checkpointWrites: counter('compactd_checkpoint_writes_total', 'Checkpoint objects written (created, advanced, renewed, finished)'),
+    checkpointConflicts: counter(
+      'compactd_checkpoint_conflicts_total',
+      'Requests refused because another process holds the compaction id, or because the id was reused with other content',
+    ),
   };
 }
 

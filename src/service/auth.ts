@@ -133,7 +133,9 @@ export function guardHandlers<T extends object>(
         const se = toServiceError(e);
         metrics.authRefused.inc({ service, code: e.kind === 'permission' ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED' });
         log.warn({ method: name, service, peer: call.getPeer(), kind: e.kind, error: e.message }, 'call refused');
-        callback(se);
+        // A server-streaming call has no callback: its status goes out through the stream.
+        if (typeof callback === 'function') callback(se);
+        else (call as unknown as NodeJS.EventEmitter).emit('error', se);
         return;
       }
       handler(call, callback);

@@ -25,6 +25,9 @@ import { validCompactRequestFromProto, compactResponseToProto, deletePartsReques
 import { RequestAbort } from './abort.js';
 import { compactionTimeoutMs, requestSize, shouldCompact, type Admission } from './admission.js';
 import { toServiceError } from './status.js';
+import { jobHandlers } from './jobs/handlers.js';
+import { runJob } from './jobs/run.js';
+import type { JobRegistry } from './jobs/registry.js';
 import type { WorkerPool } from './workers.js';
 
 /** Deletes of one DeleteParts call in flight at once: enough to hide store latency, polite to S3. */
@@ -45,6 +48,8 @@ export interface CompactorContext {
   accepting(): boolean;
   /** Registers a request's abort handle for shutdown; returns the function that unregisters it. */
   track(abort: RequestAbort): () => void;
+  /** The compactions of this process as jobs (CompactStream, cancel by id, listing). */
+  readonly jobs: JobRegistry;
 }
 
 /** The request limits of the serve options. */
@@ -67,6 +72,11 @@ export function compactorHandlers(ctx: CompactorContext): CompactorHandlers {
   return {
     Compact: (call, callback) => answer(callback, () => compactCall(ctx, call)),
     DeleteParts: (call, callback) => answer(callback, () => deletePartsCall(ctx, call)),
+    ...jobHandlers({
+      ...ctx,
+      engineConfig: () => engineConfig(ctx.options, ctx.config()),
+      decode: (raw) => validCompactRequestFromProto(raw, requestLimits(ctx.options)),
+    }),
   };
 }
 
@@ -115,6 +125,13 @@ async function compactCall(
     }
 
     watchClient(call, abort);
+    if (req.compactionId !== undefined) {
+      // A durable job (docs/jobs.md) answered in one message, under the unary call's timeout.
+      phase = 'running';
+      const timeoutMs = compactionTimeoutMs(size.bytes, cfg.minimumTimeoutSeconds);
+      const jobDeps = { ...ctx, engineConfig: () => engineConfig(ctx.options, ctx.config()) };
+      return compactResponseToProto(await runJob(jobDeps, { req, abort, log, emit: () => {}, timeoutMs }));
+    }
     phase = 'admission';
     const slot = await ctx.admission.acquire(abort.signal);
     phase = 'running';

@@ -31,6 +31,8 @@ import { adminHandlers, LiveConfig } from './admin.js';
 import { Admission } from './admission.js';
 import { AccessControl, guardHandlers, serverCredentials } from './auth.js';
 import { compactorHandlers } from './compactor.js';
+import { servePage } from './jobs/page.js';
+import { JobRegistry } from './jobs/registry.js';
 import { addReflection } from './reflection.js';
 import { checkStore, openServiceStore, type BlobRetryEvent } from './store.js';
 import { WorkerPool } from './workers.js';
@@ -79,6 +81,8 @@ export class CompactdServer {
   private readonly http: HttpServer;
   private readonly health = new HealthImplementation();
   private readonly admission: Admission;
+  /** Queued, running and recent compactions (ListCompactions, the live page). */
+  readonly jobs = new JobRegistry();
   /** The live runtime configuration (the Admin API's view). */
   readonly config: LiveConfig;
   readonly metrics: Metrics;
@@ -120,6 +124,7 @@ export class CompactdServer {
         config: () => this.config.get(),
         accepting: () => this.current === 'serving',
         track: (abort) => this.track(abort),
+        jobs: this.jobs,
       }), 'compactor', access, log, metrics),
     );
     this.grpc.addService(
@@ -143,6 +148,8 @@ export class CompactdServer {
             res.writeHead(500).end();
           },
         );
+      } else if (servePage(path, res, this.jobs)) {
+        // the live page and its JSON (jobs/page.ts)
       } else if (path === '/healthz') {
         const ok = this.current === 'serving';
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(`${this.current}\n`);

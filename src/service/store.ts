@@ -15,7 +15,7 @@
  * - Metered (added by the caller): one observation per logical operation, retries included.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Blob, BlobMeta, BlobOptions } from '../blob/blob.js';
+import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from '../blob/blob.js';
 import { FaultyBlob } from '../blob/faulty.js';
 import type { BlobOp } from '../blob/metered.js';
 import { RetryingBlob, retryPolicy, type RetryInfo, type RetryPolicy } from '../blob/retry.js';
@@ -130,6 +130,18 @@ class PerOpRetryingBlob implements Blob {
     return this.by.set.set(key, data, opts);
   }
 
+  getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    return this.by.get.getVersioned(key, opts);
+  }
+
+  setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    return this.by.set.setIf(key, data, cond, opts);
+  }
+
+  copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    return this.by.set.copy(from, to, opts);
+  }
+
   delete(key: string, opts?: BlobOptions): Promise<number | undefined> {
     return this.by.delete.delete(key, opts);
   }
@@ -170,6 +182,18 @@ export class ProgressBlob implements Blob {
     this.debug({ key, bytes: data.byteLength }, 'part upload started');
     await this.inner.set(key, data, opts);
     this.debug({ key, bytes: data.byteLength, ms: roundMs(performance.now() - start) }, 'part uploaded');
+  }
+
+  getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {
+    return this.inner.getVersioned(key, opts);
+  }
+
+  setIf(key: string, data: Uint8Array, cond: WriteCondition, opts?: BlobOptions): Promise<string | undefined> {
+    return this.inner.setIf(key, data, cond, opts);
+  }
+
+  copy(from: string, to: string, opts?: BlobOptions): Promise<boolean> {
+    return this.inner.copy(from, to, opts);
   }
 
   delete(key: string, opts?: BlobOptions): Promise<number | undefined> {

@@ -10,7 +10,7 @@ import { MeteredBlob } from '../blob/metered.js';
 import type { Blob } from '../blob/blob.js';
 import { PolledCancellation } from '../compact/cancel.js';
 import { compact } from '../compact/compact.js';
-import type { EngineLog } from '../compact/types.js';
+import type { EngineJob, EngineLog } from '../compact/types.js';
 import { CompactdError } from '../model/errors.js';
 import { openServiceStore, ProgressBlob } from './store.js';
 import { abortKind, abortReason, deserializeError, serializeError, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
@@ -70,7 +70,22 @@ async function main(): Promise<void> {
       const log = logFor(id);
       // Per-part progress lines cost a message each: only when someone reads debug lines.
       const jobBlob = threshold <= LEVELS.debug ? new ProgressBlob(blob, log.debug) : blob;
-      const result = await compact(msg.req, { blob: jobBlob, config: msg.config, cancel, log });
+      let job: EngineJob | undefined;
+      if (msg.job) {
+        // Parts reported durable stay on failure: the main thread's job decides what its checkpoint keeps.
+        const keep = new Set<string>();
+        const shard = msg.req.shardId;
+        job = {
+          prefix: msg.job.prefix,
+          resume: msg.job.resume,
+          keep: msg.job.durable ? keep : undefined,
+          onEvent: (event) => {
+            if (event.type === 'part') keep.add(`${shard}/${event.part.key}`);
+            post(port, { type: 'event', id, event });
+          },
+        };
+      }
+      const result = await compact(msg.req, { blob: jobBlob, config: msg.config, cancel, log, job });
       post(port, { type: 'done', id, result });
     } catch (err) {
       // When the main thread aborted the work, its reason (deadline, cancelled, shutdown) is the answer.

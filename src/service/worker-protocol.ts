@@ -5,7 +5,8 @@
  */
 import type { ValidCompactRequest } from '../model/validate.js';
 import { CompactdError, type ErrorKind } from '../model/errors.js';
-import type { CompactResult, EngineConfig } from '../compact/types.js';
+import type { ResumePoint } from '../compact/resume.js';
+import type { CompactResult, EngineConfig, EngineEvent } from '../compact/types.js';
 import type { FaultSpec } from '../config/faults.js';
 import type { BlobRetryEvent } from './store.js';
 
@@ -39,6 +40,8 @@ export type ToWorker =
       readonly config: EngineConfig;
       /** One Int32 the main thread sets to `abortCode(kind)` when it aborts the job (see workers.ts). */
       readonly abortFlag: SharedArrayBuffer;
+      /** Set for compactions run as jobs: the engine reports events and keeps durable parts on failure. */
+      readonly job?: { readonly prefix: string; readonly resume?: ResumePoint; readonly durable: boolean };
     }
   | { readonly type: 'abort'; readonly id: number; readonly reason: SerializedError }
   | { readonly type: 'close' };
@@ -50,6 +53,7 @@ export type FromWorker =
   | { readonly type: 'failed'; readonly id: number; readonly error: SerializedError }
   | { readonly type: 'blob'; readonly op: string; readonly seconds: number; readonly ok: boolean; readonly bytes: number }
   | { readonly type: 'retry'; readonly event: BlobRetryEvent }
+  | { readonly type: 'event'; readonly id: number; readonly event: EngineEvent }
   | { readonly type: 'log'; readonly id: number; readonly level: 'debug' | 'info' | 'warn'; readonly obj: object; readonly msg: string };
 
 /** Flattens any thrown value into its serializable form (as a CompactdError). */
@@ -80,6 +84,8 @@ const ABORT_CODES: Readonly<Record<ErrorKind, number>> = Object.freeze({
   permission: 10,
   unauthenticated: 11,
   misconfigured: 12,
+  exists: 13,
+  precondition: 14,
 });
 
 const ABORT_KINDS: ReadonlyMap<number, ErrorKind> = new Map(

@@ -14,7 +14,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { ValidCompactRequest } from '../model/validate.js';
 import { CompactdError, shuttingDown } from '../model/errors.js';
-import type { CompactResult, EngineConfig, EngineLog } from '../compact/types.js';
+import type { ResumePoint } from '../compact/resume.js';
+import type { CompactResult, EngineConfig, EngineEvent, EngineLog } from '../compact/types.js';
 import type { FaultSpec } from '../config/faults.js';
 import { DEFAULT_BLOB_RETRY_SECONDS } from '../config/options.js';
 import type { BlobObserver } from '../obs/metrics.js';
@@ -50,6 +51,10 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Receives the engine's log lines for this job. */
   readonly log?: EngineLog;
+  /** Runs the compaction as a job (docs/jobs.md): output prefix and resume point. */
+  readonly job?: { readonly prefix: string; readonly resume?: ResumePoint; readonly durable: boolean };
+  /** Receives the engine's events (jobs only). */
+  readonly onEvent?: (e: EngineEvent) => void;
 }
 
 interface Job {
@@ -57,6 +62,7 @@ interface Job {
   readonly resolve: (r: CompactResult) => void;
   readonly reject: (e: CompactdError) => void;
   readonly log?: EngineLog;
+  readonly onEvent?: (e: EngineEvent) => void;
   cleanup: () => void;
 }
 
@@ -146,6 +152,7 @@ export class WorkerPool {
         resolve,
         reject,
         log: opts.log,
+        onEvent: opts.onEvent,
         cleanup: () => {
           signal?.removeEventListener('abort', onAbort);
           if (killTimer) clearTimeout(killTimer);
@@ -153,7 +160,7 @@ export class WorkerPool {
       };
       slot.jobs.set(id, job);
       signal?.addEventListener('abort', onAbort, { once: true });
-      post(slot.worker, { type: 'compact', id, req, config, abortFlag });
+      post(slot.worker, { type: 'compact', id, req, config, abortFlag, job: opts.job });
     });
   }
 
@@ -260,6 +267,9 @@ export class WorkerPool {
         return;
       case 'log':
         slot.jobs.get(msg.id)?.log?.[msg.level](msg.obj, msg.msg);
+        return;
+      case 'event':
+        slot.jobs.get(msg.id)?.onEvent?.(msg.event);
         return;
       case 'done':
       case 'failed': {

@@ -29,6 +29,7 @@ import type {
 import { emptyStats } from '../model/batch.js';
 import type { Description } from '../model/description.js';
 import { internal } from '../model/errors.js';
+import { validateCompactionId } from '../model/compaction-id.js';
 import { U64_MAX, type Timestamp } from '../model/timestamp.js';
 import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
 import {
@@ -39,6 +40,7 @@ import {
   validateDescription,
   validateDeletePartsRequest,
   validateHollowBatch,
+  withPath,
   type DeletePartsRequest,
   type RequestLimits,
   type ValidCompactRequest,
@@ -247,7 +249,7 @@ function hollowPartFromProto(msg: unknown, path: string): HollowPart {
 }
 
 /** Reads the shape of a Part: exactly one of `hollow` or `inline`. */
-function partFromProto(msg: unknown, path = ''): Part {
+export function partFromProto(msg: unknown, path = ''): Part {
   const m = message(msg, path);
   // Presence decides, not the virtual `kind` field: JSON input has no such field.
   const hasHollow = present(m.hollow);
@@ -335,7 +337,10 @@ function compactRequestShape(msg: unknown): CompactRequest {
   const inputs = list(m.inputs, 'inputs').map((b, i) => hollowBatchShape(b as HollowBatch__Output, `inputs[${i}]`));
   const force = present(m.force) ? bool(m.force, 'force') : false;
   const requestId = present(m.request_id) ? str(m.request_id, 'requestId') : '';
-  return { shardId, desc, inputs, force, requestId };
+  const compactionId = present(m.compaction_id) ? str(m.compaction_id, 'compactionId') : '';
+  if (compactionId === '') return { shardId, desc, inputs, force, requestId };
+  withPath('compactionId', () => validateCompactionId(compactionId));
+  return { shardId, desc, inputs, force, requestId, compactionId };
 }
 
 /**
@@ -366,6 +371,7 @@ export function compactRequestToProto(r: CompactRequest): CompactRequest__Output
     inputs: r.inputs.map(hollowBatchToProto),
     force: r.force,
     request_id: r.requestId,
+    compaction_id: r.compactionId ?? '',
   };
 }
 
@@ -376,7 +382,9 @@ export function compactStatsFromProto(msg: unknown, path = ''): CompactStats {
   const c = (name: string, json: string) => count(m[name] ?? '0', at(path, json));
   const n = (name: string, json: string) => u32(m[name] ?? 0, at(path, json));
   const s = (name: string, json: string) => nonNegativeDouble(m[name] ?? 0, at(path, json));
+  const resumedBytes = c('resumed_bytes', 'resumedBytes');
   return {
+    ...(resumedBytes > 0 ? { resumedBytes } : {}),
     inputUpdates: c('input_updates', 'inputUpdates'),
     outputUpdates: c('output_updates', 'outputUpdates'),
     inputBytes: c('input_bytes', 'inputBytes'),
@@ -403,6 +411,7 @@ export function compactStatsToProto(s: CompactStats): CompactStats__Output {
     memory_violations: s.memoryViolations,
     queued_seconds: s.queuedSeconds,
     run_seconds: s.runSeconds,
+    resumed_bytes: countToProto(s.resumedBytes ?? 0, 'resumedBytes'),
   };
 }
 

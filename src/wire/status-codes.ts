@@ -17,6 +17,8 @@ const CODES: Readonly<Record<ErrorKind, status>> = Object.freeze({
   cancelled: status.CANCELLED,
   permission: status.PERMISSION_DENIED,
   unauthenticated: status.UNAUTHENTICATED,
+  exists: status.ALREADY_EXISTS,
+  precondition: status.FAILED_PRECONDITION,
   // Not PERMISSION_DENIED: that one tells the caller that *its* credentials may not do this (tokens,
   // foreign keys). A store the service itself cannot use is a state of the system an operator must
   // fix, which is what FAILED_PRECONDITION means; the message is safe (no path, bucket or key).
@@ -24,9 +26,11 @@ const CODES: Readonly<Record<ErrorKind, status>> = Object.freeze({
   internal: status.INTERNAL,
 });
 
-// Derived, not written: a kind added to the table above is read back without a second edit.
+// Derived, not written: a kind added to the table above is read back without a second edit. Where
+// two kinds share a code (FAILED_PRECONDITION: a request against recorded state, a store the
+// service cannot use), the first listed is the one a client reads back.
 const KINDS: ReadonlyMap<status, ErrorKind> = new Map(
-  (Object.entries(CODES) as [ErrorKind, status][]).map(([kind, code]) => [code, kind]),
+  (Object.entries(CODES) as [ErrorKind, status][]).reverse().map(([kind, code]) => [code, kind]),
 );
 
 /** The gRPC status code of an error kind. */

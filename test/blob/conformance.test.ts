@@ -29,9 +29,10 @@ afterAll(async () => {
 
 blobConformance('file', async () => new FileBlob(path.join(tmp, `store${++seq}`), { fsync: false }), {
   atomicOverwrite: true,
+  enforcesConditions: true,
 });
 
-blobConformance('memory', async () => new MemoryBlob(), { atomicOverwrite: true });
+blobConformance('memory', async () => new MemoryBlob(), { atomicOverwrite: true, enforcesConditions: true });
 
 // Each test gets its own prefix in the one bucket: a fresh, empty namespace, and prefix handling
 // is exercised on every operation. Opened through the URL, as the CLI does.

@@ -14,6 +14,11 @@ export interface ConformanceOptions {
    * memory guarantee it; s3rver writes objects in place and does not.
    */
   readonly atomicOverwrite?: boolean;
+  /**
+   * The store enforces `setIf` conditions. Real S3, files and memory do; s3rver ignores the
+   * conditional headers (its requests are checked in s3.test.ts instead).
+   */
+  readonly enforcesConditions?: boolean;
   /** Keys written by the listing test; above 1000 so S3 listings span pages. */
   readonly manyKeys?: number;
 }
@@ -241,5 +246,68 @@ export function blobConformance(name: string, open: () => Promise<Blob>, opts: C
         await Promise.all([reader(), reader(), writer]);
       });
     }
+
+    it('reads an object with its version, and a missing one as undefined', async () => {
+      const b = await fresh();
+      expect(await b.getVersioned('s1/none')).toBeUndefined();
+      const A = bytes(100, 3);
+      await b.set('s1/v', A);
+      const got = await b.getVersioned('s1/v');
+      expect(sameBytes(got?.data, A)).toBe(true);
+      expect(got?.version).toMatch(/./);
+    });
+
+    it('creates with ifAbsent and replaces with ifMatch, returning versions getVersioned reports', async () => {
+      const b = await fresh();
+      const A = bytes(50, 1);
+      const B = bytes(60, 2);
+      const v1 = await b.setIf('s1/c/rec', A, { ifAbsent: true });
+      expect(v1).toBeDefined();
+      expect(sameBytes(await b.get('s1/c/rec'), A)).toBe(true);
+      expect((await b.getVersioned('s1/c/rec'))?.version).toBe(v1);
+      const v2 = await b.setIf('s1/c/rec', B, { ifMatch: v1! });
+      expect(v2).toBeDefined();
+      expect(v2).not.toBe(v1);
+      expect(sameBytes(await b.get('s1/c/rec'), B)).toBe(true);
+      expect((await b.getVersioned('s1/c/rec'))?.version).toBe(v2);
+      expect(await listAll(b, 's1/c/')).toEqual([expect.objectContaining({ key: 's1/c/rec', size: 60 })]);
+    });
+
+    if (opts.enforcesConditions) {
+      it('refuses ifAbsent on an existing key and ifMatch on a stale or missing version, writing nothing', async () => {
+        const b = await fresh();
+        const A = bytes(50, 1);
+        const v1 = await b.setIf('s1/rec', A, { ifAbsent: true });
+        expect(await b.setIf('s1/rec', bytes(10, 9), { ifAbsent: true })).toBeUndefined();
+        const v2 = await b.setIf('s1/rec', bytes(20, 2), { ifMatch: v1! });
+        expect(v2).toBeDefined();
+        expect(await b.setIf('s1/rec', bytes(30, 3), { ifMatch: v1! })).toBeUndefined();
+        expect(await b.setIf('s1/missing', bytes(30, 3), { ifMatch: v1! })).toBeUndefined();
+        expect(await b.head('s1/missing')).toBeUndefined();
+        expect(sameBytes(await b.get('s1/rec'), bytes(20, 2))).toBe(true);
+      });
+
+      it('lets exactly one of racing conditional writers win each round', async () => {
+        const b = await fresh();
+        const winsAbsent = await Promise.all(Array.from({ length: 8 }, (_, i) => b.setIf('s1/race', bytes(40, i + 1), { ifAbsent: true })));
+        expect(winsAbsent.filter((v) => v !== undefined)).toHaveLength(1);
+        const base = (await b.getVersioned('s1/race'))!.version;
+        const winsMatch = await Promise.all(Array.from({ length: 8 }, (_, i) => b.setIf('s1/race', bytes(40, i + 20), { ifMatch: base })));
+        expect(winsMatch.filter((v) => v !== undefined)).toHaveLength(1);
+        expect(await listAll(b, 's1/')).toHaveLength(1);
+      });
+    }
+
+    it('copies an object to a new key, independent of the source afterwards', async () => {
+      const b = await fresh();
+      const A = bytes(3000, 4);
+      await b.set('s1/c1/p1', A);
+      expect(await b.copy('s1/c1/p1', 's1/c2/p2')).toBe(true);
+      expect(sameBytes(await b.get('s1/c2/p2'), A)).toBe(true);
+      expect(await b.delete('s1/c1/p1')).toBe(3000);
+      expect(sameBytes(await b.get('s1/c2/p2'), A)).toBe(true);
+      expect(await b.copy('s1/c1/p1', 's1/c3/p3')).toBe(false);
+      expect(await b.head('s1/c3/p3')).toBeUndefined();
+    });
   });
 }

@@ -154,6 +154,9 @@ describe('RetryingBlob over FaultyBlob', () => {
       set: (k, d, o) => inner.set(k, d, o),
       delete: (k, o) => inner.delete(k, o),
       head: (k, o) => inner.head(k, o),
+      getVersioned: (k, o) => inner.getVersioned(k, o),
+      setIf: (k, d, c, o) => inner.setIf(k, d, c, o),
+      copy: (f, t, o) => inner.copy(f, t, o),
       close: () => inner.close(),
       async *list(prefix: string, opts?: BlobOptions): AsyncIterable<BlobMeta> {
         const limit = 7 * ++listings;

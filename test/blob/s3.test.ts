@@ -363,4 +363,54 @@ describe('S3Blob against s3rver', () => {
       await Promise.all([a.close(), b.close(), root.close()]);
     }
   });
+
+  it('sends If-None-Match: * for ifAbsent and If-Match: <etag> for ifMatch, and reads 412 as a failed condition', async () => {
+    const blob = smallParts();
+    try {
+      proxy.seen.length = 0;
+      const v1 = await blob.setIf('s/cond/rec', new Uint8Array([1, 2, 3]), { ifAbsent: true });
+      expect(v1).toMatch(/^"[0-9a-f]+"$/);
+      const put1 = proxy.seen.find((r) => r.method === 'PUT')!;
+      expect(put1.headers['if-none-match']).toBe('*');
+      expect(put1.headers['if-match']).toBeUndefined();
+      expect((await blob.getVersioned('s/cond/rec'))?.version).toBe(v1);
+
+      proxy.seen.length = 0;
+      const v2 = await blob.setIf('s/cond/rec', new Uint8Array([4]), { ifMatch: v1! });
+      expect(v2).toBeDefined();
+      const put2 = proxy.seen.find((r) => r.method === 'PUT')!;
+      expect(put2.headers['if-match']).toBe(v1);
+      expect(put2.headers['if-none-match']).toBeUndefined();
+
+      // s3rver does not enforce conditions: the store's 412 is played by the proxy.
+      proxy.setIntercept((req) => (req.method === 'PUT' ? 412 : undefined));
+      proxy.seen.length = 0;
+      expect(await blob.setIf('s/cond/rec', new Uint8Array([5]), { ifMatch: '"stale"' })).toBeUndefined();
+      expect(proxy.seen).toHaveLength(1);
+      expect(await blob.setIf('s/cond/new', new Uint8Array([5]), { ifAbsent: true })).toBeUndefined();
+      proxy.setIntercept((req) => (req.method === 'PUT' ? 409 : undefined));
+      proxy.seen.length = 0;
+      expect((await failure(blob.setIf('s/cond/rec', new Uint8Array([6]), { ifMatch: v2! }))).kind).toBe('unavailable');
+      expect(proxy.seen.length).toBeGreaterThan(1);
+    } finally {
+      proxy.setIntercept(() => undefined);
+      await blob.close();
+    }
+  });
+
+  it('copies with a server-side CopyObject: no object bytes in the request', async () => {
+    const blob = smallParts();
+    try {
+      await blob.set('s/c1/p1', new Uint8Array(5000).fill(7));
+      proxy.seen.length = 0;
+      expect(await blob.copy('s/c1/p1', 's/c2/p2')).toBe(true);
+      expect(proxy.seen).toHaveLength(1);
+      expect(proxy.seen[0].method).toBe('PUT');
+      expect(proxy.seen[0].headers['x-amz-copy-source']).toBe(`${s3.bucket}/mp/s/c1/p1`);
+      expect(Number(proxy.seen[0].headers['content-length'] ?? 0)).toBeLessThan(100);
+      expect((await blob.get('s/c2/p2'))?.length).toBe(5000);
+    } finally {
+      await blob.close();
+    }
+  });
 });

@@ -251,6 +251,9 @@ function bind(b: Blob): Blob {
     delete: b.delete.bind(b),
     head: b.head.bind(b),
     list: b.list.bind(b),
+    getVersioned: b.getVersioned.bind(b),
+    setIf: b.setIf.bind(b),
+    copy: b.copy.bind(b),
     close: b.close.bind(b),
   };
 }

@@ -57,7 +57,7 @@ describe('loadCompactdPackage', () => {
     expect(existsSync(pkg.protoPath)).toBe(true);
     expect(relative(ROOT, pkg.protoPath)).toBe(join('proto', 'compactd', 'v1', 'compactd.proto'));
     const def = pkg.packageDefinition;
-    expect(Object.keys(def['compactd.v1.Compactor'])).toEqual(['Compact', 'DeleteParts']);
+    expect(Object.keys(def['compactd.v1.Compactor'])).toEqual(['Compact', 'DeleteParts', 'CompactStream', 'CancelCompaction', 'ListCompactions']);
     expect(Object.keys(def['compactd.v1.Admin'])).toEqual(['GetConfig', 'UpdateConfig']);
     expect(loadCompactdPackage()).toBe(pkg);
   });

@@ -22,6 +22,10 @@ export interface CompactRequest {
    * optional; echoed in logs
    */
   'request_id'?: (string);
+  /**
+   * optional, [A-Za-z0-9_-]{1,64}: checkpointed, resumable (docs/jobs.md)
+   */
+  'compaction_id'?: (string);
 }
 
 export interface CompactRequest__Output {
@@ -42,4 +46,8 @@ export interface CompactRequest__Output {
    * optional; echoed in logs
    */
   'request_id': (string);
+  /**
+   * optional, [A-Za-z0-9_-]{1,64}: checkpointed, resumable (docs/jobs.md)
+   */
+  'compaction_id': (string);
 }

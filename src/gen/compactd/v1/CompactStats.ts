@@ -14,6 +14,10 @@ export interface CompactStats {
   'memory_violations'?: (number);
   'queued_seconds'?: (number | string);
   'run_seconds'?: (number | string);
+  /**
+   * input bytes a resumed compaction did not have to merge again
+   */
+  'resumed_bytes'?: (number | string | Long);
 }
 
 export interface CompactStats__Output {
@@ -27,4 +31,8 @@ export interface CompactStats__Output {
   'memory_violations': (number);
   'queued_seconds': (number);
   'run_seconds': (number);
+  /**
+   * input bytes a resumed compaction did not have to merge again
+   */
+  'resumed_bytes': (string);
 }

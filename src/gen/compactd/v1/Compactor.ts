@@ -3,12 +3,32 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { CancelCompactionRequest as _compactd_v1_CancelCompactionRequest, CancelCompactionRequest__Output as _compactd_v1_CancelCompactionRequest__Output } from '../../compactd/v1/CancelCompactionRequest.js';
+import type { CancelCompactionResponse as _compactd_v1_CancelCompactionResponse, CancelCompactionResponse__Output as _compactd_v1_CancelCompactionResponse__Output } from '../../compactd/v1/CancelCompactionResponse.js';
+import type { CompactEvent as _compactd_v1_CompactEvent, CompactEvent__Output as _compactd_v1_CompactEvent__Output } from '../../compactd/v1/CompactEvent.js';
 import type { CompactRequest as _compactd_v1_CompactRequest, CompactRequest__Output as _compactd_v1_CompactRequest__Output } from '../../compactd/v1/CompactRequest.js';
 import type { CompactResponse as _compactd_v1_CompactResponse, CompactResponse__Output as _compactd_v1_CompactResponse__Output } from '../../compactd/v1/CompactResponse.js';
 import type { DeletePartsRequest as _compactd_v1_DeletePartsRequest, DeletePartsRequest__Output as _compactd_v1_DeletePartsRequest__Output } from '../../compactd/v1/DeletePartsRequest.js';
 import type { DeletePartsResponse as _compactd_v1_DeletePartsResponse, DeletePartsResponse__Output as _compactd_v1_DeletePartsResponse__Output } from '../../compactd/v1/DeletePartsResponse.js';
+import type { ListCompactionsRequest as _compactd_v1_ListCompactionsRequest, ListCompactionsRequest__Output as _compactd_v1_ListCompactionsRequest__Output } from '../../compactd/v1/ListCompactionsRequest.js';
+import type { ListCompactionsResponse as _compactd_v1_ListCompactionsResponse, ListCompactionsResponse__Output as _compactd_v1_ListCompactionsResponse__Output } from '../../compactd/v1/ListCompactionsResponse.js';
 
 export interface CompactorClient extends grpc.Client {
+  /**
+   * Stop a queued or running compaction by id and delete everything it wrote.
+   */
+  CancelCompaction(argument: _compactd_v1_CancelCompactionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+  CancelCompaction(argument: _compactd_v1_CancelCompactionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+  CancelCompaction(argument: _compactd_v1_CancelCompactionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+  CancelCompaction(argument: _compactd_v1_CancelCompactionRequest, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Stop a queued or running compaction by id and delete everything it wrote.
+   */
+  cancelCompaction(argument: _compactd_v1_CancelCompactionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+  cancelCompaction(argument: _compactd_v1_CancelCompactionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+  cancelCompaction(argument: _compactd_v1_CancelCompactionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+  cancelCompaction(argument: _compactd_v1_CancelCompactionRequest, callback: grpc.requestCallback<_compactd_v1_CancelCompactionResponse__Output>): grpc.ClientUnaryCall;
+
   /**
    * Merge and consolidate consecutive batches of one shard into one output batch.
    */
@@ -25,6 +45,17 @@ export interface CompactorClient extends grpc.Client {
   compact(argument: _compactd_v1_CompactRequest, callback: grpc.requestCallback<_compactd_v1_CompactResponse__Output>): grpc.ClientUnaryCall;
 
   /**
+   * Compact as a job: progress events while it runs, resumable by compaction_id (docs/jobs.md).
+   */
+  CompactStream(argument: _compactd_v1_CompactRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_compactd_v1_CompactEvent__Output>;
+  CompactStream(argument: _compactd_v1_CompactRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_compactd_v1_CompactEvent__Output>;
+  /**
+   * Compact as a job: progress events while it runs, resumable by compaction_id (docs/jobs.md).
+   */
+  compactStream(argument: _compactd_v1_CompactRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_compactd_v1_CompactEvent__Output>;
+  compactStream(argument: _compactd_v1_CompactRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_compactd_v1_CompactEvent__Output>;
+
+  /**
    * Delete parts that this service wrote and the writer did not apply.
    */
   DeleteParts(argument: _compactd_v1_DeletePartsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_DeletePartsResponse__Output>): grpc.ClientUnaryCall;
@@ -39,22 +70,55 @@ export interface CompactorClient extends grpc.Client {
   deleteParts(argument: _compactd_v1_DeletePartsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_DeletePartsResponse__Output>): grpc.ClientUnaryCall;
   deleteParts(argument: _compactd_v1_DeletePartsRequest, callback: grpc.requestCallback<_compactd_v1_DeletePartsResponse__Output>): grpc.ClientUnaryCall;
 
+  /**
+   * Queued and running compactions of this process, and its last finished ones.
+   */
+  ListCompactions(argument: _compactd_v1_ListCompactionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+  ListCompactions(argument: _compactd_v1_ListCompactionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+  ListCompactions(argument: _compactd_v1_ListCompactionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+  ListCompactions(argument: _compactd_v1_ListCompactionsRequest, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Queued and running compactions of this process, and its last finished ones.
+   */
+  listCompactions(argument: _compactd_v1_ListCompactionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+  listCompactions(argument: _compactd_v1_ListCompactionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+  listCompactions(argument: _compactd_v1_ListCompactionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+  listCompactions(argument: _compactd_v1_ListCompactionsRequest, callback: grpc.requestCallback<_compactd_v1_ListCompactionsResponse__Output>): grpc.ClientUnaryCall;
+
 }
 
 export interface CompactorHandlers extends grpc.UntypedServiceImplementation {
+  /**
+   * Stop a queued or running compaction by id and delete everything it wrote.
+   */
+  CancelCompaction: grpc.handleUnaryCall<_compactd_v1_CancelCompactionRequest__Output, _compactd_v1_CancelCompactionResponse>;
+
   /**
    * Merge and consolidate consecutive batches of one shard into one output batch.
    */
   Compact: grpc.handleUnaryCall<_compactd_v1_CompactRequest__Output, _compactd_v1_CompactResponse>;
 
   /**
+   * Compact as a job: progress events while it runs, resumable by compaction_id (docs/jobs.md).
+   */
+  CompactStream: grpc.handleServerStreamingCall<_compactd_v1_CompactRequest__Output, _compactd_v1_CompactEvent>;
+
+  /**
    * Delete parts that this service wrote and the writer did not apply.
    */
   DeleteParts: grpc.handleUnaryCall<_compactd_v1_DeletePartsRequest__Output, _compactd_v1_DeletePartsResponse>;
 
+  /**
+   * Queued and running compactions of this process, and its last finished ones.
+   */
+  ListCompactions: grpc.handleUnaryCall<_compactd_v1_ListCompactionsRequest__Output, _compactd_v1_ListCompactionsResponse>;
+
 }
 
 export interface CompactorDefinition extends grpc.ServiceDefinition {
+  CancelCompaction: MethodDefinition<_compactd_v1_CancelCompactionRequest, _compactd_v1_CancelCompactionResponse, _compactd_v1_CancelCompactionRequest__Output, _compactd_v1_CancelCompactionResponse__Output>
   Compact: MethodDefinition<_compactd_v1_CompactRequest, _compactd_v1_CompactResponse, _compactd_v1_CompactRequest__Output, _compactd_v1_CompactResponse__Output>
+  CompactStream: MethodDefinition<_compactd_v1_CompactRequest, _compactd_v1_CompactEvent, _compactd_v1_CompactRequest__Output, _compactd_v1_CompactEvent__Output>
   DeleteParts: MethodDefinition<_compactd_v1_DeletePartsRequest, _compactd_v1_DeletePartsResponse, _compactd_v1_DeletePartsRequest__Output, _compactd_v1_DeletePartsResponse__Output>
+  ListCompactions: MethodDefinition<_compactd_v1_ListCompactionsRequest, _compactd_v1_ListCompactionsResponse, _compactd_v1_ListCompactionsRequest__Output, _compactd_v1_ListCompactionsResponse__Output>
 }
