@@ -30,8 +30,9 @@ import { emptyStats } from '../model/batch.js';
 import type { Description } from '../model/description.js';
 import { internal } from '../model/errors.js';
 import { validateCompactionId } from '../model/compaction-id.js';
-import { U64_MAX, type Timestamp } from '../model/timestamp.js';
+import type { Timestamp } from '../model/timestamp.js';
 import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
+import { readI64, readU64 } from './integers.js';
 import {
   DEFAULT_REQUEST_LIMITS,
   validateAntichain,
@@ -83,32 +84,8 @@ export type ServiceConfigUpdate = Partial<ServiceConfig>;
 // ---------------------------------------------------------------------------------------------
 // Scalar readers. `path` is the JSON path of the field, used as the message prefix.
 
-/** Parses an unsigned decimal or accepts a safe integer number; the loader gives decimal strings. */
-function integer(v: unknown, path: string, what: string): bigint {
-  if (typeof v === 'bigint') return v;
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) fail(path, `${show(v)} is not an exact integer (write 64-bit integers as decimal strings)`);
-    return BigInt(v);
-  }
-  if (typeof v === 'string') {
-    if (!/^-?[0-9]+$/.test(v)) fail(path, `${show(v)} is not ${what}`);
-    return BigInt(v);
-  }
-  return fail(path, `expected ${what}, got ${show(v)}`);
-}
-
-function u64(v: unknown, path: string): bigint {
-  const n = integer(v, path, 'an unsigned 64-bit integer');
-  if (n < 0n) fail(path, `${n} is negative`);
-  if (n > U64_MAX) fail(path, `${n} exceeds the uint64 range`);
-  return n;
-}
-
-function i64(v: unknown, path: string): bigint {
-  const n = integer(v, path, 'a signed 64-bit integer');
-  if (n < I64_MIN || n > I64_MAX) fail(path, `${n} leaves the int64 range`);
-  return n;
-}
+const u64 = readU64;
+const i64 = readI64;
 
 /** A uint64 count held as a JS number: values past 2^53 - 1 cannot be represented exactly. */
 function count(v: unknown, path: string): number {

@@ -15,8 +15,8 @@
 import { Buffer } from 'node:buffer';
 import type { Antichain } from '../model/antichain.js';
 import type { CompactRequest, CompactResponse, HollowBatch } from '../model/batch.js';
-import { U64_MAX, type Timestamp } from '../model/timestamp.js';
-import { I64_MAX, I64_MIN, type Update } from '../model/update.js';
+import type { Timestamp } from '../model/timestamp.js';
+import type { Update } from '../model/update.js';
 import {
   antichainFromProto,
   antichainToProto,
@@ -36,6 +36,7 @@ import {
   type ValidCompactRequest,
 } from './convert.js';
 import { at, fail, show } from '../model/util/paths.js';
+import { readI64, readU64 } from './integers.js';
 import { ENUMS, MESSAGES, jsonName, type FieldSpec } from './schema.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -61,37 +62,11 @@ export function parseJson(input: unknown, what = 'JSON'): unknown {
   }
 }
 
-function integerFromJson(v: unknown, path: string, signed: boolean): bigint {
-  const what = signed ? 'a signed 64-bit integer' : 'an unsigned 64-bit integer';
-  let n: bigint;
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) fail(path, `${v} is not an exact integer (write 64-bit integers as decimal strings)`);
-    n = BigInt(v);
-  } else if (typeof v === 'string') {
-    // A sign is accepted for both so a negative u64 gets the clearer "is negative" message.
-    if (!/^-?[0-9]+$/.test(v)) fail(path, `${show(v)} is not ${what}`);
-    n = BigInt(v);
-  } else {
-    return fail(path, `expected ${what} as a decimal string, got ${show(v)}`);
-  }
-  if (signed) {
-    if (n < I64_MIN || n > I64_MAX) fail(path, `${n} leaves the int64 range`);
-  } else {
-    if (n < 0n) fail(path, `${n} is negative`);
-    if (n > U64_MAX) fail(path, `${n} exceeds the uint64 range`);
-  }
-  return n;
-}
-
 /** Reads a u64 from JSON: a decimal string or an exact non-negative JSON number. */
-export function u64FromJson(v: unknown, path: string): bigint {
-  return integerFromJson(v, path, false);
-}
+export const u64FromJson = readU64;
 
 /** Reads an i64 from JSON: a decimal string or an exact JSON number. */
-export function i64FromJson(v: unknown, path: string): bigint {
-  return integerFromJson(v, path, true);
-}
+export const i64FromJson = readI64;
 
 function u32FromJson(v: unknown, path: string): number {
   let n: number;
