@@ -148,13 +148,11 @@ export class CompactdServer {
             res.writeHead(500).end();
           },
         );
-      } else if (servePage(path, res, this.jobs)) {
+      } else if (servePage(path, res, this.jobs, () => this.page())) {
         // the live page and its JSON (jobs/page.ts)
       } else if (path === '/healthz') {
         const ok = this.current === 'serving';
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(`${this.current}\n`);
-      } else if (path === '/') {
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(this.page());
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
       }
@@ -266,8 +264,9 @@ export class CompactdServer {
       `store    ${storeUrl(this.options.blob)}`,
       `workers  ${this.options.workers}`,
       '',
-      '/metrics  Prometheus metrics',
-      '/healthz  200 while serving, 503 otherwise',
+      '/compactions  the running, queued and recent compactions (JSON; this page shows them)',
+      '/metrics      Prometheus metrics',
+      '/healthz      200 while serving, 503 otherwise',
       '',
     ].join('\n');
   }

@@ -10,7 +10,7 @@ import type { JobRegistry } from './registry.js';
 export const PAGE_POLL_MS = 500;
 
 /** Serves `/` and `/compactions`; false for any other path. */
-export function servePage(path: string, res: ServerResponse, jobs: JobRegistry): boolean {
+export function servePage(path: string, res: ServerResponse, jobs: JobRegistry, about: () => string): boolean {
   if (path === '/') {
     res.writeHead(200, {
       'content-type': 'text/html; charset=utf-8',
@@ -18,7 +18,7 @@ export function servePage(path: string, res: ServerResponse, jobs: JobRegistry):
       // Nothing but this document and its own JSON endpoint.
       'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
     });
-    res.end(PAGE);
+    res.end(PAGE.replace(ABOUT_SLOT, escapeHtml(about())));
     return true;
   }
   if (path === '/compactions') {
@@ -27,6 +27,13 @@ export function servePage(path: string, res: ServerResponse, jobs: JobRegistry):
     return true;
   }
   return false;
+}
+
+/** Where the service's own facts (version, addresses, store) go in the page. */
+const ABOUT_SLOT = '<!--about-->';
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 const PAGE = `<!doctype html>
@@ -48,6 +55,7 @@ const PAGE = `<!doctype html>
 </head>
 <body>
 <h1>compactd: compactions</h1>
+<pre class="muted" id="about">${ABOUT_SLOT}</pre>
 <p class="muted" id="status">loading…</p>
 <h2>Running and queued</h2>
 <table><thead><tr><th>compaction</th><th>shard</th><th>state</th><th>phase</th><th>progress</th><th>chunk</th><th>output</th><th>resumed</th><th>elapsed</th><th>left</th></tr></thead>
