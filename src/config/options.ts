@@ -142,7 +142,6 @@ export interface ServeOptions extends RuntimeConfig {
   /** How long a finished job's checkpoint answers a re-sent request. */
   readonly checkpointRetentionSeconds: number;
   /** A compaction that reads and writes no part for this long is stopped (0: never). */
-  readonly stallTimeoutSeconds: number;
   /** Streamed progress events come at least this often. */
   readonly progressIntervalSeconds: number;
 }
@@ -207,7 +206,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'max-connection-age-seconds', key: 'maxConnectionAgeSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_MAX_CONNECTION_AGE_SECONDS, defaultText: '0 (never)', runtime: false, help: 'ask clients to reconnect after this long (calls in flight finish first), so round-robin clients find new replicas' },
   { flag: 'lease-seconds', key: 'leaseSeconds', type: 'seconds', min: 0, exclusiveMin: true, defaultValue: DEFAULT_LEASE_SECONDS, runtime: false, help: 'lease of a compaction job with a compaction_id, renewed with its progress; after it expires another replica may take the job over' },
   { flag: 'checkpoint-retention-seconds', key: 'checkpointRetentionSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_CHECKPOINT_RETENTION_SECONDS, runtime: false, help: 'how long a finished job answers the same request again (with copies of its output)' },
-  { flag: 'stall-timeout-seconds', key: 'stallTimeoutSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_STALL_TIMEOUT_SECONDS, defaultText: '300 (0: never)', runtime: false, help: 'stop a compaction that reads and writes no part for this long (DEADLINE_EXCEEDED naming its phase)' },
+  { flag: 'stall-timeout-seconds', key: 'stallTimeoutSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_STALL_TIMEOUT_SECONDS, defaultText: '300 (0: never)', runtime: true, help: 'stop a compaction that reads and writes no part for this long (DEADLINE_EXCEEDED naming its phase)' },
   { flag: 'progress-interval-seconds', key: 'progressIntervalSeconds', type: 'seconds', min: 0, exclusiveMin: true, defaultValue: DEFAULT_PROGRESS_INTERVAL_SECONDS, runtime: false, help: 'CompactStream sends a progress event at least this often' },
   { flag: 'tls-cert', key: 'tlsCert', type: 'file', defaultValue: '', defaultText: 'none (plain text)', runtime: false, help: 'PEM certificate chain of the gRPC port; with --tls-key turns TLS on' },
   { flag: 'tls-key', key: 'tlsKey', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM private key of --tls-cert' },

@@ -13,4 +13,6 @@ export interface ServiceConfig {
   readonly minimumTimeoutSeconds: number;
   readonly memoryBoundBytes: number;
   readonly targetPartBytes: number;
+  /** Stop a compaction that reads and writes no part for this long (DEADLINE_EXCEEDED); 0: never. */
+  readonly stallTimeoutSeconds: number;
 }

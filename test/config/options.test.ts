@@ -199,6 +199,7 @@ describe('applyConfigUpdate', () => {
         'minimumTimeoutSeconds',
         'memoryBoundBytes',
         'targetPartBytes',
+        'stallTimeoutSeconds',
       ].sort(),
     );
   });

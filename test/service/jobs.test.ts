@@ -222,6 +222,18 @@ describe('liveness', () => {
     expect(err.message).toMatch(/stalled: no part read or written for \d+ s while (checking|fetching|merging|uploading)/);
     expect(metricSum(await scrape(t), 'compactd_compaction_stalled_total')).toBe(1);
   });
+
+  it('takes the stall timeout from Admin.UpdateConfig for the compactions that start afterwards', async () => {
+    const { inputs } = await writeInputs(blob, 'stall-rt', 2, 200);
+    // Never at start-up: only the runtime change can stop this compaction.
+    const { t, client } = await serve(['--blob-faults', 'latencyMs=1500', '--stall-timeout-seconds', '0']);
+    expect((await client.updateConfig({ stallTimeoutSeconds: 0.5 })).stallTimeoutSeconds).toBe(0.5);
+    const req: CompactRequest = { ...compactRequest('stall-rt', inputs), compactionId: 'job-stall-rt' };
+    const err = await failureOf(collect(client.compactStream(req, { resends: 0 })));
+    expect(err.kind).toBe('deadline');
+    expect(err.message).toMatch(/stalled/);
+    expect(metricSum(await scrape(t), 'compactd_compaction_stalled_total')).toBe(1);
+  });
 });
 
 async function scrape(t: TestServer): Promise<string> {

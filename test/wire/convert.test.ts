@@ -98,6 +98,7 @@ describe('round trips through the real protobuf encoding', () => {
       heuristicMinUpdates: 1024,
       minimumTimeoutSeconds: 90,
       memoryBoundBytes: 2 ** 40,
+      stallTimeoutSeconds: 12.5,
       targetPartBytes: 128 * 2 ** 20,
     };
     const wire = getConfig.responseDeserialize(getConfig.responseSerialize(serviceConfigToProto(cfg)));

@@ -116,7 +116,7 @@ describe('JSON round trips', () => {
   });
 
   it('ServiceConfig round-trips and an update carries only what it names', () => {
-    const cfg = { enabled: true, queueSize: 20, concurrencyLimit: 5, heuristicMinInputs: 8, heuristicMinParts: 8, heuristicMinUpdates: 1024, minimumTimeoutSeconds: 90, memoryBoundBytes: 2 ** 30, targetPartBytes: 2 ** 27 };
+    const cfg = { enabled: true, queueSize: 20, concurrencyLimit: 5, heuristicMinInputs: 8, heuristicMinParts: 8, heuristicMinUpdates: 1024, minimumTimeoutSeconds: 90, memoryBoundBytes: 2 ** 30, targetPartBytes: 2 ** 27, stallTimeoutSeconds: 0 };
     expect(serviceConfigFromJson(JSON.stringify(serviceConfigToJson(cfg)))).toEqual(cfg);
     expect(serviceConfigUpdateFromJson('{"queue_size": 3, "targetPartBytes": "4096"}')).toEqual({ queueSize: 3, targetPartBytes: 4096 });
   });

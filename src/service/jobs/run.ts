@@ -161,7 +161,8 @@ export async function runJob(deps: JobDeps, o: RunJobOptions): Promise<CompactRe
         const ms = o.timeoutMs;
         abort.after(ms, () => new CompactdError('deadline', `compaction timed out after ${Math.round(ms / 1000)} s`));
       }
-      const stallMs = deps.options.stallTimeoutSeconds * 1000;
+      // Read per compaction: Admin.UpdateConfig changes it for the compactions that start afterwards.
+      const stallMs = deps.config().stallTimeoutSeconds * 1000;
       tracker.touch();
       if (stallMs > 0) {
         stallTimer = setInterval(() => {

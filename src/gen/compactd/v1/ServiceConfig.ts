@@ -22,6 +22,10 @@ export interface ServiceConfig {
   'minimum_timeout_seconds'?: (number | string);
   'memory_bound_bytes'?: (number | string | Long);
   'target_part_bytes'?: (number | string | Long);
+  /**
+   * stop a compaction that reads and writes no part this long (0: never)
+   */
+  'stall_timeout_seconds'?: (number | string);
 }
 
 export interface ServiceConfig__Output {
@@ -43,4 +47,8 @@ export interface ServiceConfig__Output {
   'minimum_timeout_seconds': (number);
   'memory_bound_bytes': (string);
   'target_part_bytes': (string);
+  /**
+   * stop a compaction that reads and writes no part this long (0: never)
+   */
+  'stall_timeout_seconds': (number);
 }

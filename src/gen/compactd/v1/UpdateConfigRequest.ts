@@ -13,6 +13,7 @@ export interface UpdateConfigRequest {
   'minimum_timeout_seconds'?: (number | string);
   'memory_bound_bytes'?: (number | string | Long);
   'target_part_bytes'?: (number | string | Long);
+  'stall_timeout_seconds'?: (number | string);
   '_enabled'?: "enabled";
   '_queue_size'?: "queue_size";
   '_concurrency_limit'?: "concurrency_limit";
@@ -22,6 +23,7 @@ export interface UpdateConfigRequest {
   '_minimum_timeout_seconds'?: "minimum_timeout_seconds";
   '_memory_bound_bytes'?: "memory_bound_bytes";
   '_target_part_bytes'?: "target_part_bytes";
+  '_stall_timeout_seconds'?: "stall_timeout_seconds";
 }
 
 export interface UpdateConfigRequest__Output {
@@ -34,6 +36,7 @@ export interface UpdateConfigRequest__Output {
   'minimum_timeout_seconds'?: (number);
   'memory_bound_bytes'?: (string);
   'target_part_bytes'?: (string);
+  'stall_timeout_seconds'?: (number);
   '_enabled'?: "enabled";
   '_queue_size'?: "queue_size";
   '_concurrency_limit'?: "concurrency_limit";
@@ -43,4 +46,5 @@ export interface UpdateConfigRequest__Output {
   '_minimum_timeout_seconds'?: "minimum_timeout_seconds";
   '_memory_bound_bytes'?: "memory_bound_bytes";
   '_target_part_bytes'?: "target_part_bytes";
+  '_stall_timeout_seconds'?: "stall_timeout_seconds";
 }
