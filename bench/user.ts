@@ -183,7 +183,9 @@ async function prepare(shape: UserShape, partRows = shape.partRows): Promise<Pre
   const runs = drawRuns(shape.spec);
   const input = await writeInputs(blob, 'bench', shape.spec, partRows * (meanRowDataBytes(shape.spec) + 24), runs);
   const requestFile = path.join(dir, 'request.json');
-  await writeFile(requestFile, JSON.stringify(compactRequestToJson(input.req)));
+  // Without an empty compactionId: a --baseline build from before that field refuses unknown fields.
+  const { compactionId, ...json } = compactRequestToJson(input.req);
+  await writeFile(requestFile, JSON.stringify(compactionId === '' ? json : { ...json, compactionId }));
   return {
     dir,
     blob,

@@ -91,6 +91,7 @@ const OPTIONAL_FIELDS = [
     'minimum_timeout_seconds',
     'memory_bound_bytes',
     'target_part_bytes',
+    'stall_timeout_seconds',
   ].map((f) => `UpdateConfigRequest.${f}`),
 ];
 
