@@ -8,8 +8,8 @@ import { compact } from '../compact/compact.js';
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../compact/types.js';
 import { COMPRESSIONS, DEFAULT_BLOB, DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_PART_BYTES, type Compression } from '../config/options.js';
 import type { CompactResponse } from '../model/batch.js';
-import { invalid } from '../model/errors.js';
 import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson, validCompactRequestFromJson } from '../wire/json.js';
+import { usage } from '../config/argv.js';
 import { flagCommand, readAll, write } from './command.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { BLOB_FLAG } from './shared.js';
@@ -38,7 +38,7 @@ export const compactCommand = flagCommand({
     const endpoint = endpointFromFlags(flags);
     const deadline = deadlineSecondsFromFlags(flags);
     const local = flags.get('local') === true;
-    if (local === (endpoint !== undefined)) throw invalid('compact: give exactly one of --endpoint HOST:PORT or --local');
+    if (local === (endpoint !== undefined)) throw usage('give exactly one of --endpoint HOST:PORT or --local');
     const config = local ? engineConfig(flags) : undefined;
     const input = parseJson(await readAll(io.stdin), 'standard input');
 
@@ -72,9 +72,9 @@ function engineConfig(flags: ReadonlyMap<string, unknown>): EngineConfig {
   const memoryBoundBytes = (flags.get('memory-bound-bytes') as number | undefined) ?? DEFAULT_MEMORY_BOUND_BYTES;
   const compression = String(flags.get('compression') ?? 'none');
   if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
-    throw invalid(`--compression: expected one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
+    throw usage(`--compression: expected one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
   }
-  if (targetPartBytes < 1) throw invalid('--target-part-bytes: must be at least 1');
-  if (memoryBoundBytes < 1) throw invalid('--memory-bound-bytes: must be at least 1');
+  if (targetPartBytes < 1) throw usage('--target-part-bytes: must be at least 1');
+  if (memoryBoundBytes < 1) throw usage('--memory-bound-bytes: must be at least 1');
   return { ...DEFAULT_ENGINE_CONFIG, targetPartBytes, memoryBoundBytes, compression: compression as Compression };
 }

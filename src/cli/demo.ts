@@ -16,6 +16,7 @@ import { CompactorClient } from '../client/compactor-client.js';
 import { checkHealth, type HealthCheckOptions } from '../client/health.js';
 import type { Blob } from '../blob/blob.js';
 import { describeBlobSpec, parseBlobUrl, storeNamedIn } from '../blob/url.js';
+import { readFlag } from '../config/argv.js';
 import { DEFAULT_BLOB, DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
 import type { HollowBatch, HollowPart } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
@@ -189,7 +190,7 @@ was and was not removed.`,
     const endpoint = String(flags.get('endpoint') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`);
     const ownShard = flags.get('shard') === undefined;
     const shardId = String(flags.get('shard') ?? `demo-${randomBytes(4).toString('hex')}`);
-    validateShardId(shardId);
+    readFlag(() => validateShardId(shardId));
     const batchCount = Number(flags.get('batches') ?? DEFAULT_BATCHES);
     const rows = Number(flags.get('rows') ?? DEFAULT_ROWS);
     if (batchCount < 1 || rows < 1) throw new CompactdError('invalid', 'demo: --batches and --rows must be at least 1');

@@ -5,10 +5,11 @@
  */
 import { checkHealth } from '../client/health.js';
 import { envName, readEnv } from '../config/env.js';
-import { DEFAULT_PORT } from '../config/options.js';
-import { CompactdError, invalid } from '../model/errors.js';
+import { DEFAULT_PORT, portFromEnv } from '../config/options.js';
+import { CompactdError } from '../model/errors.js';
 import type { FlagSpec } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags } from './client-flags.js';
+import { usage } from '../config/argv.js';
 import { flagCommand, write } from './command.js';
 
 /** Inside a probe interval of 10 s with room for a second attempt by the orchestrator. */
@@ -20,8 +21,8 @@ const DEFAULT_TIMEOUT_SECONDS = 5;
  * the right port.
  */
 function defaultEndpoint(): string {
-  const raw = readEnv()[envName('port')]?.trim();
-  const port = raw !== undefined && /^\d+$/.test(raw) && Number(raw) > 0 && Number(raw) <= 65535 ? Number(raw) : DEFAULT_PORT;
+  const port = portFromEnv(readEnv()) ?? DEFAULT_PORT;
+  if (port === 0) throw usage(`${envName('port')} is 0 (serve picks a free port and logs it): give --endpoint HOST:PORT`);
   return `127.0.0.1:${port}`;
 }
 
@@ -29,7 +30,7 @@ function parseTimeout(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_TIMEOUT_SECONDS;
   const n = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(n > 0)) {
-    throw invalid(`--timeout-seconds: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
+    throw usage(`--timeout-seconds: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
   }
   return n;
 }

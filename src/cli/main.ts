@@ -1,8 +1,10 @@
 /**
  * The `compactd` command line: `compactd <command> [flags]`. Each command is one entry in
- * COMMANDS. Failures print one line, `<STATUS_CODE_NAME>: <message>`, to stderr and exit 1
+ * COMMANDS. A mistake on the command line prints `compactd <command>: <message>` to stderr and
+ * exits 2; any other failure prints one line, `<STATUS_CODE_NAME>: <message>`, and exits 1
  * (docs/contract.md, "Command line").
  */
+import { closestName, UsageError, usage } from '../config/argv.js';
 import { silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
@@ -33,15 +35,27 @@ export function mainHelp(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
+    'Flags:',
+    '  --help     show this help (also: compactd <command> --help)',
+    '  --version  print the version',
+    '',
     'Run `compactd <command> --help` for the flags of a command.',
     '',
   ].join('\n');
 }
 
-/** One line for stderr: the status code name of the error's kind, then its message. */
-export function formatError(err: unknown): string {
+/** Exit code of a mistake on the command line (the shell convention for usage errors). */
+export const USAGE_EXIT_CODE = 2;
+
+/**
+ * One line for stderr: `compactd <command>: <message>` for a usage error (`command` is the
+ * command's name, when there is one), else the status code name of the error's kind, then its message.
+ */
+export function formatError(err: unknown, command?: string): string {
   const e = CompactdError.from(err);
-  return `${statusName(e.kind)}: ${e.message.replace(/\s*\n\s*/g, ' ')}`;
+  const message = e.message.replace(/\s*\n\s*/g, ' ');
+  if (e instanceof UsageError) return `${command === undefined ? 'compactd' : `compactd ${command}`}: ${message}`;
+  return `${statusName(e.kind)}: ${message}`;
 }
 
 function defaultIo(): CliIo {
@@ -61,7 +75,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
   try {
     if (name === undefined) {
       await write(full.stderr, mainHelp());
-      return 1;
+      return USAGE_EXIT_CODE;
     }
     if (name === '--help' || name === '-h' || name === 'help') {
       const target = name === 'help' ? rest[0] : undefined;
@@ -75,15 +89,18 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     }
     return await lookup(name).run(rest, full);
   } catch (err) {
-    await write(full.stderr, `${formatError(err)}\n`);
-    return 1;
+    const known = COMMANDS.some((c) => c.name === name) ? name : undefined;
+    await write(full.stderr, `${formatError(err, known)}\n`);
+    return err instanceof UsageError ? USAGE_EXIT_CODE : 1;
   }
 }
 
 function lookup(name: string): CliCommand {
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
-    throw new CompactdError('invalid', `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    const near = closestName(name, COMMANDS.map((c) => c.name));
+    const list = `commands: ${COMMANDS.map((c) => c.name).join(', ')}`;
+    throw usage(`unknown command ${JSON.stringify(name)}${near === undefined ? `; ${list}` : ` (did you mean ${near}?)`}`);
   }
   return cmd;
 }

@@ -2,6 +2,7 @@
  * `compactd read-batch`: HollowBatch JSON on stdin -> its updates, consolidated by the batch's
  * since and sorted, as NDJSON on stdout (docs/contract.md, "Command line").
  */
+import { readFlag } from '../config/argv.js';
 import { BatchReader } from '../client/batch-reader.js';
 import { validateShardId } from '../model/keys.js';
 import { hollowBatchFromJson, updateToNdjsonLine } from '../wire/json.js';
@@ -20,7 +21,7 @@ checksums, and prints the updates consolidated by the batch's since, sorted by (
   flags: [BLOB_FLAG, SHARD_FLAG],
   async run(flags, io) {
     const shardId = String(flags.get('shard'));
-    validateShardId(shardId);
+    readFlag(() => validateShardId(shardId));
     const batch = hollowBatchFromJson(await readAll(io.stdin));
     const updates = await withBlob(flags, io.cwd, (blob) => new BatchReader({ blob, shardId }).readConsolidated(batch));
     for (let i = 0; i < updates.length; i += LINES_PER_WRITE) {

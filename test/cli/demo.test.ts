@@ -97,7 +97,7 @@ describe('compactd demo', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(/^UNAVAILABLE: demo: no compactd service answers at 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\); nothing was written\n$/);
+    expect(r.stderr).toMatch(/^UNAVAILABLE: demo: no compactd service answers at 127\.0\.0\.1:1 \(127\.0\.0\.1:1 is unreachable \(connection refused\).*\); nothing was written\n$/);
     expect(await filesUnder(elsewhere)).toEqual([]);
   });
 
