@@ -24,6 +24,8 @@ export interface CliIo {
 export interface CliCommand {
   readonly name: string;
   readonly summary: string;
+  /** Words that may follow the name (`config get`); usage errors name the one given. */
+  readonly subcommands?: readonly string[];
   /** Runs the command with the arguments after its name; resolves to the exit code. Throws CompactdErrors. */
   run(argv: readonly string[], io: CliIo): Promise<number>;
 }

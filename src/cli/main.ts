@@ -18,11 +18,14 @@ import { healthCommand } from './health.js';
 import { loadgenCommand } from './loadgen.js';
 import { orphansCommand } from './orphans.js';
 import { readBatchCommand } from './read-batch.js';
+import { requestCommand } from './request.js';
+import { configCommand } from './config.js';
+import { deletePartsCommand } from './delete-parts.js';
 import { serveCommand } from './serve.js';
 import { writeBatchCommand } from './write-batch.js';
 
 /** Every command, in the order `compactd --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, orphansCommand, loadgenCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, requestCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, configCommand, deletePartsCommand, orphansCommand, loadgenCommand];
 
 /** The top-level help: usage and one line per command. */
 export function mainHelp(): string {
@@ -89,7 +92,9 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     }
     return await lookup(name).run(rest, full);
   } catch (err) {
-    const known = COMMANDS.some((c) => c.name === name) ? name : undefined;
+    const cmd = COMMANDS.find((c) => c.name === name);
+    const sub = cmd?.subcommands?.includes(rest[0]) ? ` ${rest[0]}` : '';
+    const known = cmd ? `${cmd.name}${sub}` : undefined;
     await write(full.stderr, `${formatError(err, known)}\n`);
     return err instanceof UsageError ? USAGE_EXIT_CODE : 1;
   }

@@ -364,6 +364,22 @@ export function portFromEnv(env: EnvSnapshot): number | undefined {
   return readFlag(() => parseText(envName(spec.flag), spec, raw) as number);
 }
 
+/** The options Admin.UpdateConfig changes (`compactd config set` takes them as flags). */
+export const RUNTIME_OPTIONS: readonly OptionSpec[] = OPTIONS.filter((o) => o.runtime);
+
+/**
+ * Reads the value of a runtime option given as a flag (`compactd config set --queue-size 5`) by
+ * the same rule as `serve`; throws a UsageError naming the flag.
+ */
+export function runtimeValueFromText(spec: OptionSpec, raw: string): number | boolean {
+  return readFlag(() => parseText(`--${spec.flag}`, spec, raw) as number | boolean);
+}
+
+/** The --help placeholder and text of an option, as `serve --help` shows them. */
+export function optionHelp(spec: OptionSpec): { valueName: string; help: string } {
+  return { valueName: valueName(spec), help: spec.help };
+}
+
 /** Options that only make sense together. */
 function checkCombinations(o: ServeOptions): void {
   if ((o.tlsCert === '') !== (o.tlsKey === '')) {
