@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import type { CompactorClientOptions } from '../client/compactor-client.js';
 import { parseEndpoint } from '../client/transport.js';
 import { readFlag, usage } from '../config/argv.js';
+import { envName, readEnv } from '../config/env.js';
+import { DEFAULT_PORT, portFromEnv } from '../config/options.js';
 import type { FlagSpec, FlagValue } from './args.js';
 
 export const CLIENT_FLAGS: readonly FlagSpec[] = [
@@ -64,4 +66,15 @@ export function deadlineSecondsFromFlags(flags: ReadonlyMap<string, FlagValue>, 
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !(v > 0)) throw usage(`--${name}: expected a number of seconds > 0, got ${JSON.stringify(String(v))}`);
   return v;
+}
+
+/**
+ * Where a service started here listens when no --endpoint is given: loopback at the port `serve`
+ * would take (COMPACTD_PORT, read by serve's rule, else the default), so a probe or the demo next
+ * to a service whose port was changed by the environment still finds it.
+ */
+export function localEndpoint(): string {
+  const port = portFromEnv(readEnv()) ?? DEFAULT_PORT;
+  if (port === 0) throw usage(`${envName('port')} is 0 (serve picks a free port and logs it): give --endpoint HOST:PORT`);
+  return `127.0.0.1:${port}`;
 }

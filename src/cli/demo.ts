@@ -23,7 +23,7 @@ import { CompactdError } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
 import { compareUpdates, consolidate, type Update } from '../model/update.js';
 import { flagCommand, write } from './command.js';
-import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags, localEndpoint } from './client-flags.js';
 import { BLOB_FLAG, withBlob } from './shared.js';
 
 /** Enough batches to pass the default skip heuristic on inputs alone (8). */
@@ -178,7 +178,7 @@ output back and compares its consolidated content with the reference consolidati
 update. Exits 1 when they differ. Unless --keep, removes what it wrote on every path, and says what
 was and was not removed.`,
   flags: [
-    { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of the running service', defaultText: `${DEFAULT_HOST}:${DEFAULT_PORT}` },
+    { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of the running service', defaultText: `127.0.0.1:$COMPACTD_PORT, else ${DEFAULT_HOST}:${DEFAULT_PORT}` },
     BLOB_FLAG,
     { name: 'shard', type: 'string', valueName: 'ID', help: 'shard to write to', defaultText: 'demo-<random>' },
     { name: 'batches', type: 'count', valueName: 'N', help: 'input batches', defaultText: String(DEFAULT_BATCHES) },
@@ -187,7 +187,7 @@ was and was not removed.`,
     ...CLIENT_FLAGS,
   ],
   async run(flags, io) {
-    const endpoint = String(flags.get('endpoint') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`);
+    const endpoint = endpointFromFlags(flags) ?? localEndpoint();
     const ownShard = flags.get('shard') === undefined;
     const shardId = String(flags.get('shard') ?? `demo-${randomBytes(4).toString('hex')}`);
     readFlag(() => validateShardId(shardId));

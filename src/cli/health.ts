@@ -4,27 +4,15 @@
  * answer, unknown service). Small enough to be a container HEALTHCHECK or a Kubernetes exec probe.
  */
 import { checkHealth } from '../client/health.js';
-import { envName, readEnv } from '../config/env.js';
-import { DEFAULT_PORT, portFromEnv } from '../config/options.js';
+import { DEFAULT_PORT } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import type { FlagSpec } from './args.js';
-import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags } from './client-flags.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags, localEndpoint } from './client-flags.js';
 import { usage } from '../config/argv.js';
 import { flagCommand, write } from './command.js';
 
 /** Inside a probe interval of 10 s with room for a second attempt by the orchestrator. */
 const DEFAULT_TIMEOUT_SECONDS = 5;
-
-/**
- * Where the service listens when no --endpoint is given: loopback (a probe runs next to the
- * service) at the port `serve` would use, so an image whose COMPACTD_PORT was changed still probes
- * the right port.
- */
-function defaultEndpoint(): string {
-  const port = portFromEnv(readEnv()) ?? DEFAULT_PORT;
-  if (port === 0) throw usage(`${envName('port')} is 0 (serve picks a free port and logs it): give --endpoint HOST:PORT`);
-  return `127.0.0.1:${port}`;
-}
 
 function parseTimeout(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_TIMEOUT_SECONDS;
@@ -59,7 +47,7 @@ when the service is serving; otherwise prints one line (NOT_SERVING, unreachable
 time, unknown service) to stderr and exits 1. A draining server reports NOT_SERVING.`,
   flags: HEALTH_FLAGS,
   async run(flags, io) {
-    const endpoint = endpointFromFlags(flags) ?? defaultEndpoint();
+    const endpoint = endpointFromFlags(flags) ?? localEndpoint();
     const service = (flags.get('service') as string | undefined) ?? '';
     const timeoutSeconds = parseTimeout(flags.get('timeout-seconds') as string | undefined);
     const { tls } = await clientOptionsFromFlags(flags, io.cwd);
