@@ -33,7 +33,7 @@ export interface ParsedFlags {
 
 /** Arguments of a command that are not flags (e.g. batch files), for parsing and --help. */
 export interface ArgsSpec {
-  /** Placeholder in the usage line: `BATCH.json...`. */
+  /** Placeholder in the usage line: `BATCH_FILE...`. */
   readonly name: string;
   /** Fewest arguments accepted. */
   readonly min: number;

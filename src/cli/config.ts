@@ -88,9 +88,14 @@ export const configCommand: CliCommand = {
     const [sub, ...rest] = argv;
     if (sub === 'get') return getCommand.run(rest, io);
     if (sub === 'set') return setCommand.run(rest, io);
-    if (sub === undefined || sub === '--help' || sub === '-h') {
-      await write(sub === undefined ? io.stderr : io.stdout, USAGE);
-      return sub === undefined ? 2 : 0;
+    if (sub === undefined) {
+      await write(io.stderr, USAGE);
+      return 2;
+    }
+    if (sub === '--help' || sub === '-h') {
+      // The overview, then the flags of `set` (a superset of those of `get`).
+      await write(io.stdout, `${USAGE}\n`);
+      return setCommand.run(['--help'], io);
     }
     throw usage(`expected get or set, got ${JSON.stringify(sub)} (see compactd config --help)`);
   },

@@ -17,7 +17,7 @@ import { flagCommand, write } from './command.js';
 export const requestCommand = flagCommand({
   name: 'request',
   summary: 'Build a CompactRequest JSON from batch files (HollowBatch JSON as write-batch prints them).',
-  details: `Reads each BATCH.json (in the order given: each batch's lower is the previous one's upper)
+  details: `Reads each BATCH_FILE (in the order given: each batch's lower is the previous one's upper)
 and prints the CompactRequest that compacts them into one batch from the first lower to the last
 upper, for \`compactd compact\`:
   compactd request --shard s1 b0.json b1.json | compactd compact --endpoint 127.0.0.1:50051
@@ -28,7 +28,7 @@ The output since is --since, else the since the batches share.`,
     { name: 'force', type: 'boolean', help: 'compact even when the service would skip the request as too small' },
     { name: 'request-id', type: 'string', valueName: 'ID', help: 'id the service logs the request under', defaultText: 'one made up by the service' },
   ],
-  args: { name: 'BATCH.json...', min: 1 },
+  args: { name: 'BATCH_FILE...', min: 1 },
   async run(flags, io, files) {
     const shardId = String(flags.get('shard'));
     readFlag(() => validateShardId(shardId));

@@ -184,7 +184,7 @@ describe('errors are one line with the status code name', () => {
     ['a sum outside i64', [...W, ...D1], `${line('a', [1], '9223372036854775807')}\n${line('a', [1], 1)}\n`, /^OUT_OF_RANGE: diff sum leaves the i64 range$/],
     ['a bad store URL', ['write-batch', '--blob', 'ftp://x', '--shard', 's', ...D1], '', /^INVALID_ARGUMENT: .*ftp:\/\/x/],
     ['a bad shard', ['read-batch', '--blob', 'mem://errors', '--shard', 'a/b'], '{}', /^compactd read-batch: bad shard id "a\/b": use 1 to 128 letters, digits, "_" or "-", starting with a letter or digit$/],
-    ['a batch that is not JSON', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], 'nope', /^INVALID_ARGUMENT: bad HollowBatch JSON: /],
+    ['a batch that is not JSON', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], 'nope', /^INVALID_ARGUMENT: bad HollowBatch or CompactResponse JSON: /],
     ['a batch without desc', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], '{"runs":[]}', /^INVALID_ARGUMENT: desc: missing$/],
     ['a batch with an unknown field', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], '{"desc":{},"partz":[]}', /^INVALID_ARGUMENT: partz: unknown field of HollowBatch$/],
   ])('%s', async (_name, argv, input, re) => {

@@ -99,7 +99,7 @@ describe('the first request', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^INVALID_ARGUMENT: .*non-consecutive/);
     const none = await cli(['request', '--shard', 'gap']);
-    expect(none).toEqual({ code: 2, stdout: '', stderr: 'compactd request: expected BATCH.json... (see compactd request --help)\n' });
+    expect(none).toEqual({ code: 2, stdout: '', stderr: 'compactd request: expected BATCH_FILE... (see compactd request --help)\n' });
   });
 
   it('compact refuses flags of the other mode, saying which mode takes them', async () => {
