@@ -10,6 +10,7 @@
  * - The service gets free ports through COMPACTD_PORT and COMPACTD_METRICS_PORT (tests run in
  *   parallel), and the README's literal ports 50051 and 9464 in the blocks are replaced by those.
  * - `npm ci` and `npm test` of the quick start are not run (they install and run this suite).
+ * - NODE_OPTIONS is dropped: the test runner's preloads are no part of a person's terminal.
  * The output shown in the README's `text` block after read-batch must be what read-batch prints.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -59,7 +60,9 @@ beforeAll(async () => {
   await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
   await symlink(join(ROOT, 'bin', 'compactd.js'), join(dir, 'node_modules', '.bin', 'compactd'));
   [port, metricsPort] = [await freePort(), await freePort()];
-  env = { ...process.env, COMPACTD_PORT: String(port), COMPACTD_METRICS_PORT: String(metricsPort), COMPACTD_LOG_FORMAT: 'json' };
+  // A person's terminal, not the test runner's: no NODE_OPTIONS preloads of the runner's own.
+  const { NODE_OPTIONS: _runnerPreloads, ...base } = process.env;
+  env = { ...base, COMPACTD_PORT: String(port), COMPACTD_METRICS_PORT: String(metricsPort), COMPACTD_LOG_FORMAT: 'json' };
 
   // What `npm start` runs, with bin/compactd.js taken from the checkout.
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
