@@ -89,7 +89,7 @@ function parseFile(url: string, cwd: string): FileBlobSpec {
 function parseMem(url: string): MemoryBlobSpec {
   const name = url.slice('mem://'.length).replace(/\/$/, '');
   if (name === '') return { kind: 'memory' };
-  if (!MEM_NAME_RE.test(name)) throw bad(url, `store name must match ${MEM_NAME_RE.source}`);
+  if (!MEM_NAME_RE.test(name)) throw bad(url, 'use 1 to 128 letters, digits, ".", "_" or "-" for the store name, starting with a letter or digit');
   return { kind: 'memory', name };
 }
 

@@ -2,10 +2,9 @@
  * The flag tables of the commands of `compactd` other than serve, read by the one flag grammar
  * (config/argv.ts): `--name value`, `--name=value`, and for booleans a bare `--name` (true),
  * `--name=true|false` and `--no-name`. Unknown flags, flags given twice, missing values, bad
- * values and stray arguments are errors (CompactdError `invalid`, one line, pointing at `--help`).
+ * values and stray arguments are UsageErrors (one line, pointing at `--help` or at the flag meant).
  */
-import { invalid } from '../model/errors.js';
-import { parseByteSize, SIZE_SYNTAX, splitFlags, wantsHelp } from '../config/argv.js';
+import { parseByteSize, SIZE_SYNTAX, splitFlagsAndArgs, usage, wantsHelp } from '../config/argv.js';
 
 export type FlagType = 'string' | 'boolean' | 'count' | 'bytes';
 
@@ -27,7 +26,17 @@ export type FlagValue = string | boolean | number;
 export interface ParsedFlags {
   /** Only the flags given on the command line, by name. */
   readonly values: ReadonlyMap<string, FlagValue>;
+  /** The arguments that are not flags, in order (only for commands that take them). */
+  readonly args: readonly string[];
   readonly help: boolean;
+}
+
+/** Arguments of a command that are not flags (e.g. batch files), for parsing and --help. */
+export interface ArgsSpec {
+  /** Placeholder in the usage line: `BATCH_FILE...`. */
+  readonly name: string;
+  /** Fewest arguments accepted. */
+  readonly min: number;
 }
 
 function parseValue(spec: FlagSpec, raw: string, hint: string): FlagValue {
@@ -38,16 +47,16 @@ function parseValue(spec: FlagSpec, raw: string, hint: string): FlagValue {
     case 'boolean':
       if (/^true$/i.test(raw)) return true;
       if (/^false$/i.test(raw)) return false;
-      throw invalid(`${where}: expected true or false, got ${JSON.stringify(raw)}${hint}`);
+      throw usage(`${where}: expected true or false, got ${JSON.stringify(raw)}${hint}`);
     case 'count': {
       if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-        throw invalid(`${where}: expected a whole number, got ${JSON.stringify(raw)}${hint}`);
+        throw usage(`${where}: expected a whole number, got ${JSON.stringify(raw)}${hint}`);
       }
       return Number(raw);
     }
     case 'bytes': {
       const n = parseByteSize(raw);
-      if (n === undefined) throw invalid(`${where}: expected a byte size such as 1048576 or 128MiB, got ${JSON.stringify(raw)}${hint}`);
+      if (n === undefined) throw usage(`${where}: expected a byte size such as 1048576 or 128MiB, got ${JSON.stringify(raw)}${hint}`);
       return n;
     }
   }
@@ -57,33 +66,38 @@ function parseValue(spec: FlagSpec, raw: string, hint: string): FlagValue {
  * Parses `argv` (the arguments after the command name) against `flags`. `command` names the
  * command in error hints. `--help`/`-h` anywhere sets `help` and skips every other check.
  */
-export function parseFlags(argv: readonly string[], flags: readonly FlagSpec[], command: string): ParsedFlags {
+export function parseFlags(argv: readonly string[], flags: readonly FlagSpec[], command: string, positional?: ArgsSpec): ParsedFlags {
   const hint = ` (see compactd ${command} --help)`;
-  if (wantsHelp(argv)) return { values: new Map(), help: true };
+  if (wantsHelp(argv)) return { values: new Map(), args: [], help: true };
   const byName = new Map(flags.map((f) => [f.name, f]));
-  const given = splitFlags(argv, {
+  const { flags: given, args } = splitFlagsAndArgs(argv, {
     find: (name) => {
       const spec = byName.get(name);
       return spec && { name: spec.name, boolean: spec.type === 'boolean' };
     },
+    names: [...byName.keys(), 'help'],
+    positional: positional !== undefined,
     hint,
     missingValue: (name) => `--${name}: missing value${hint}`,
   });
+  if (positional && args.length < positional.min) throw usage(`expected ${positional.name}${hint}`);
   const values = new Map<string, FlagValue>();
   for (const [name, g] of given) values.set(name, parseValue(byName.get(name)!, g.raw, hint));
-  for (const f of flags) if (f.required && !values.has(f.name)) throw invalid(`--${f.name} is required${hint}`);
-  return { values, help: false };
+  for (const f of flags) if (f.required && !values.has(f.name)) throw usage(`--${f.name} is required${hint}`);
+  return { values, args, help: false };
 }
 
 /** The --help text of a command: usage line, summary, then one line per flag. */
-export function formatHelp(command: string, summary: string, flags: readonly FlagSpec[], details = ''): string {
-  const usage = flags.filter((f) => f.required).map((f) => `--${f.name} ${f.valueName ?? 'VALUE'}`);
-  const lines = [`Usage: compactd ${command} ${[...usage, '[flags]'].join(' ')}`, '', summary, ''];
+export function formatHelp(command: string, summary: string, flags: readonly FlagSpec[], details = '', positional?: ArgsSpec): string {
+  const required = flags.filter((f) => f.required).map((f) => `--${f.name} ${f.valueName ?? 'VALUE'}`);
+  const words = [...required, '[flags]', ...(positional ? [positional.name] : [])];
+  const lines = [`Usage: compactd ${command} ${words.join(' ')}`, '', summary, ''];
   if (details) lines.push(details.trimEnd(), '');
   lines.push('Flags:');
   const rows = flags.map((f) => {
     const left = f.type === 'boolean' ? `--${f.name}` : `--${f.name} ${f.valueName ?? 'VALUE'}`;
-    const notes = [f.required ? 'required' : '', f.defaultText !== undefined ? `default ${f.defaultText}` : ''].filter(Boolean);
+    // A required flag has no default to fall back on, whatever the shared spec says.
+    const notes = f.required ? ['required'] : f.defaultText !== undefined ? [`default ${f.defaultText}`] : [];
     return [left, notes.length > 0 ? `${f.help} (${notes.join('; ')})` : f.help];
   });
   rows.push(['--help', 'show this help']);

@@ -7,7 +7,9 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { CompactorClientOptions } from '../client/compactor-client.js';
 import { parseEndpoint } from '../client/transport.js';
-import { invalid } from '../model/errors.js';
+import { readFlag, usage } from '../config/argv.js';
+import { envName, readEnv } from '../config/env.js';
+import { DEFAULT_PORT, portFromEnv } from '../config/options.js';
 import type { FlagSpec, FlagValue } from './args.js';
 
 export const CLIENT_FLAGS: readonly FlagSpec[] = [
@@ -24,7 +26,7 @@ async function readFlagFile(flags: ReadonlyMap<string, FlagValue>, name: string,
   try {
     return await readFile(path.resolve(cwd, String(file)));
   } catch (err) {
-    throw invalid(`--${name}: cannot read ${JSON.stringify(String(file))} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw usage(`--${name}: cannot read ${JSON.stringify(String(file))} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
 
@@ -36,13 +38,13 @@ export async function clientOptionsFromFlags(
   const ca = await readFlagFile(flags, 'tls-ca', cwd);
   const cert = await readFlagFile(flags, 'tls-cert', cwd);
   const key = await readFlagFile(flags, 'tls-key', cwd);
-  if ((cert === undefined) !== (key === undefined)) throw invalid('--tls-cert and --tls-key go together');
+  if ((cert === undefined) !== (key === undefined)) throw usage('--tls-cert and --tls-key go together');
   const useTls = flags.get('tls') === true || ca !== undefined || cert !== undefined;
   const tokenBytes = await readFlagFile(flags, 'token-file', cwd);
   let token: string | undefined;
   if (tokenBytes !== undefined) {
     token = tokenBytes.toString('utf8').trim();
-    if (!/^[\x21-\x7e]+$/.test(token)) throw invalid('--token-file: the file must hold one token of printable ASCII');
+    if (!/^[\x21-\x7e]+$/.test(token)) throw usage('--token-file: the file must hold one token of printable ASCII');
   }
   return { ...(useTls ? { tls: { ca, cert, key } } : {}), ...(token !== undefined ? { token } : {}) };
 }
@@ -54,7 +56,7 @@ export async function clientOptionsFromFlags(
 export function endpointFromFlags(flags: ReadonlyMap<string, FlagValue>, fallback?: string): string | undefined {
   const raw = flags.get('endpoint');
   if (raw === undefined) return fallback;
-  parseEndpoint(String(raw), '--endpoint');
+  readFlag(() => parseEndpoint(String(raw), '--endpoint'));
   return String(raw);
 }
 
@@ -62,6 +64,17 @@ export function endpointFromFlags(flags: ReadonlyMap<string, FlagValue>, fallbac
 export function deadlineSecondsFromFlags(flags: ReadonlyMap<string, FlagValue>, name = 'deadline-seconds'): number | undefined {
   const v = flags.get(name);
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !(v > 0)) throw invalid(`--${name}: expected a number of seconds > 0, got ${JSON.stringify(String(v))}`);
+  if (typeof v !== 'number' || !(v > 0)) throw usage(`--${name}: expected a number of seconds > 0, got ${JSON.stringify(String(v))}`);
   return v;
+}
+
+/**
+ * Where a service started here listens when no --endpoint is given: loopback at the port `serve`
+ * would take (COMPACTD_PORT, read by serve's rule, else the default), so a probe or the demo next
+ * to a service whose port was changed by the environment still finds it.
+ */
+export function localEndpoint(): string {
+  const port = portFromEnv(readEnv()) ?? DEFAULT_PORT;
+  if (port === 0) throw usage(`${envName('port')} is 0 (serve picks a free port and logs it): give --endpoint HOST:PORT`);
+  return `127.0.0.1:${port}`;
 }

@@ -5,7 +5,7 @@
  * handles `--help` and flag parsing; a command with its own option machinery implements `run`.
  */
 import { invalid } from '../model/errors.js';
-import { formatHelp, parseFlags, type FlagSpec, type FlagValue } from './args.js';
+import { formatHelp, parseFlags, type ArgsSpec, type FlagSpec, type FlagValue } from './args.js';
 
 /** A writable text sink: process.stdout/stderr or any stream.Writable. */
 export interface TextSink {
@@ -24,6 +24,8 @@ export interface CliIo {
 export interface CliCommand {
   readonly name: string;
   readonly summary: string;
+  /** Words that may follow the name (`config get`); usage errors name the one given. */
+  readonly subcommands?: readonly string[];
   /** Runs the command with the arguments after its name; resolves to the exit code. Throws CompactdErrors. */
   run(argv: readonly string[], io: CliIo): Promise<number>;
 }
@@ -34,7 +36,9 @@ export interface FlagCommandSpec {
   /** More --help text between the summary and the flags. */
   readonly details?: string;
   readonly flags: readonly FlagSpec[];
-  run(flags: ReadonlyMap<string, FlagValue>, io: CliIo): Promise<number>;
+  /** Arguments other than flags the command takes (none when absent: they are refused). */
+  readonly args?: ArgsSpec;
+  run(flags: ReadonlyMap<string, FlagValue>, io: CliIo, args: readonly string[]): Promise<number>;
 }
 
 /** A command whose arguments are flags from `spec.flags`; `--help` prints their help and exits 0. */
@@ -43,12 +47,12 @@ export function flagCommand(spec: FlagCommandSpec): CliCommand {
     name: spec.name,
     summary: spec.summary,
     async run(argv, io) {
-      const parsed = parseFlags(argv, spec.flags, spec.name);
+      const parsed = parseFlags(argv, spec.flags, spec.name, spec.args);
       if (parsed.help) {
-        await write(io.stdout, formatHelp(spec.name, spec.summary, spec.flags, spec.details));
+        await write(io.stdout, formatHelp(spec.name, spec.summary, spec.flags, spec.details, spec.args));
         return 0;
       }
-      return spec.run(parsed.values, io);
+      return spec.run(parsed.values, io, parsed.args);
     },
   };
 }

@@ -8,6 +8,7 @@ import type { CompactResponse } from '../model/batch.js';
 import { validateCompactionId } from '../model/compaction-id.js';
 import { CompactdError, invalid } from '../model/errors.js';
 import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson, validCompactRequestFromJson } from '../wire/json.js';
+import { usage } from '../config/argv.js';
 import { flagCommand, readAll, write } from './command.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { progressRenderer } from './jobs.js';
@@ -15,9 +16,23 @@ import { BLOB_FLAG } from './shared.js';
 
 const DETAILS = `Reads one CompactRequest as JSON (proto3 canonical mapping) on standard input and prints
 the CompactResponse JSON. With --endpoint the request goes to a running service, which applies
-its skip heuristics unless "force" is set. With --local the engine runs in this process against
---blob and always compacts (the heuristics are the service's admission policy).
-On error, prints "<STATUS_CODE>: <message>" to stderr and exits 1.`;
+its skip heuristics unless "force" is set (a SKIPPED answer says why in "reason"). With --local
+the engine runs in this process against --blob and always compacts (the heuristics are the
+service's admission policy). Flags of one mode are refused in the other.
+
+A request compacting two batches written by write-batch (compactd request builds one from the
+batch files):
+  {"shardId": "s1", "force": true,
+   "desc": {"lower": [["0"]], "upper": [["10"]], "since": [["0"]]},
+   "inputs": [<b0.json>, <b1.json>]}
+
+  compactd request --shard s1 --force b0.json b1.json > req.json
+  compactd compact --endpoint 127.0.0.1:50051 < req.json > res.json
+  compactd read-batch --shard s1 < res.json`;
+
+/** Flags that only one mode reads, so a flag given for the other is a mistake, not a no-op. */
+const LOCAL_ONLY = ['blob', 'target-part-bytes', 'memory-bound-bytes', 'compression'] as const;
+const ENDPOINT_ONLY = ['deadline-seconds', ...CLIENT_FLAGS.map((f) => f.name)] as const;
 
 export const compactCommand = flagCommand({
   name: 'compact',
@@ -26,7 +41,7 @@ export const compactCommand = flagCommand({
   flags: [
     { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of a running compactd service' },
     { name: 'local', type: 'boolean', help: 'run the engine in this process instead of calling a service' },
-    BLOB_FLAG,
+    { ...BLOB_FLAG, help: `with --local: ${BLOB_FLAG.help}` },
     { name: 'target-part-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: size of each output part', defaultText: `${DEFAULT_TARGET_PART_BYTES / 2 ** 20}MiB` },
     { name: 'memory-bound-bytes', type: 'bytes', valueName: 'BYTES', help: 'with --local: memory bound of the merge', defaultText: `${DEFAULT_MEMORY_BOUND_BYTES / 2 ** 30}GiB` },
     { name: 'compression', type: 'string', valueName: COMPRESSIONS.join('|'), help: 'with --local: output part body compression (lz4 is LZ4_FRAME)', defaultText: 'none' },
@@ -39,8 +54,14 @@ export const compactCommand = flagCommand({
     const endpoint = endpointFromFlags(flags);
     const deadline = deadlineSecondsFromFlags(flags);
     const local = flags.get('local') === true;
-    if (local === (endpoint !== undefined)) throw invalid('compact: give exactly one of --endpoint HOST:PORT or --local');
+    if (local === (endpoint !== undefined)) throw usage('give exactly one of --endpoint HOST:PORT or --local');
+    const wrong = (local ? ENDPOINT_ONLY : LOCAL_ONLY).find((name) => flags.has(name));
+    if (wrong !== undefined) {
+      throw usage(`--${wrong} applies only with ${local ? '--endpoint' : '--local'}, not with ${local ? '--local' : '--endpoint'}`);
+    }
     const config = local ? engineConfig(flags) : undefined;
+    // A person who typed the command without a pipe would otherwise wait on a silent terminal.
+    if (isTerminal(io.stdin)) await write(io.stderr, 'compactd compact: reading a CompactRequest (JSON) from standard input; end it with Ctrl-D\n');
     const input = parseJson(await readAll(io.stdin), 'standard input');
     const id = flags.get('compaction-id') as string | undefined;
     if (id !== undefined) validateCompactionId(id);
@@ -92,14 +113,18 @@ export const compactCommand = flagCommand({
   },
 });
 
+function isTerminal(stream: unknown): boolean {
+  return typeof stream === 'object' && stream !== null && (stream as { isTTY?: unknown }).isTTY === true;
+}
+
 function engineConfig(flags: ReadonlyMap<string, unknown>): EngineConfig {
   const targetPartBytes = (flags.get('target-part-bytes') as number | undefined) ?? DEFAULT_TARGET_PART_BYTES;
   const memoryBoundBytes = (flags.get('memory-bound-bytes') as number | undefined) ?? DEFAULT_MEMORY_BOUND_BYTES;
   const compression = String(flags.get('compression') ?? 'none');
   if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
-    throw invalid(`--compression: expected one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
+    throw usage(`--compression: expected one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
   }
-  if (targetPartBytes < 1) throw invalid('--target-part-bytes: must be at least 1');
-  if (memoryBoundBytes < 1) throw invalid('--memory-bound-bytes: must be at least 1');
+  if (targetPartBytes < 1) throw usage('--target-part-bytes: must be at least 1');
+  if (memoryBoundBytes < 1) throw usage('--memory-bound-bytes: must be at least 1');
   return { ...DEFAULT_ENGINE_CONFIG, targetPartBytes, memoryBoundBytes, compression: compression as Compression };
 }

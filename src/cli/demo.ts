@@ -14,13 +14,14 @@ import type { CompactorClient } from '../client/compactor-client.js';
 import type { HealthCheckOptions } from '../client/health.js';
 import type { Blob } from '../blob/blob.js';
 import { describeBlobSpec, parseBlobUrl, storeNamedIn } from '../blob/url.js';
+import { readFlag } from '../config/argv.js';
 import { DEFAULT_BLOB, DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
 import type { HollowBatch, HollowPart } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
 import { compareUpdates, consolidate, type Update } from '../model/update.js';
 import { flagCommand, write } from './command.js';
-import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags, localEndpoint } from './client-flags.js';
 import { BLOB_FLAG, withBlob } from './shared.js';
 
 /** Enough batches to pass the default skip heuristic on inputs alone (8). */
@@ -171,7 +172,7 @@ output back and compares its consolidated content with the reference consolidati
 update. Exits 1 when they differ. Unless --keep, removes what it wrote on every path, and says what
 was and was not removed.`,
   flags: [
-    { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of the running service', defaultText: `${DEFAULT_HOST}:${DEFAULT_PORT}` },
+    { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of the running service', defaultText: `127.0.0.1:$COMPACTD_PORT, else ${DEFAULT_HOST}:${DEFAULT_PORT}` },
     BLOB_FLAG,
     { name: 'shard', type: 'string', valueName: 'ID', help: 'shard to write to', defaultText: 'demo-<random>' },
     { name: 'batches', type: 'count', valueName: 'N', help: 'input batches', defaultText: String(DEFAULT_BATCHES) },
@@ -180,10 +181,10 @@ was and was not removed.`,
     ...CLIENT_FLAGS,
   ],
   async run(flags, io) {
-    const endpoint = String(flags.get('endpoint') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`);
+    const endpoint = endpointFromFlags(flags) ?? localEndpoint();
     const ownShard = flags.get('shard') === undefined;
     const shardId = String(flags.get('shard') ?? `demo-${randomBytes(4).toString('hex')}`);
-    validateShardId(shardId);
+    readFlag(() => validateShardId(shardId));
     const batchCount = Number(flags.get('batches') ?? DEFAULT_BATCHES);
     const rows = Number(flags.get('rows') ?? DEFAULT_ROWS);
     if (batchCount < 1 || rows < 1) throw new CompactdError('invalid', 'demo: --batches and --rows must be at least 1');

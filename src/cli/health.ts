@@ -3,32 +3,21 @@
  * and `SERVING` on stdout when it is; exit 1 with one line on stderr otherwise (NOT_SERVING, no
  * answer, unknown service). Small enough to be a container HEALTHCHECK or a Kubernetes exec probe.
  */
-import { envName, readEnv } from '../config/env.js';
 import { DEFAULT_PORT } from '../config/options.js';
-import { CompactdError, invalid } from '../model/errors.js';
+import { CompactdError } from '../model/errors.js';
 import type { FlagSpec } from './args.js';
-import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags } from './client-flags.js';
+import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags, localEndpoint } from './client-flags.js';
+import { usage } from '../config/argv.js';
 import { flagCommand, write } from './command.js';
 
 /** Inside a probe interval of 10 s with room for a second attempt by the orchestrator. */
 const DEFAULT_TIMEOUT_SECONDS = 5;
 
-/**
- * Where the service listens when no --endpoint is given: loopback (a probe runs next to the
- * service) at the port `serve` would use, so an image whose COMPACTD_PORT was changed still probes
- * the right port.
- */
-function defaultEndpoint(): string {
-  const raw = readEnv()[envName('port')]?.trim();
-  const port = raw !== undefined && /^\d+$/.test(raw) && Number(raw) > 0 && Number(raw) <= 65535 ? Number(raw) : DEFAULT_PORT;
-  return `127.0.0.1:${port}`;
-}
-
 function parseTimeout(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_TIMEOUT_SECONDS;
   const n = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(n > 0)) {
-    throw invalid(`--timeout-seconds: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
+    throw usage(`--timeout-seconds: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
   }
   return n;
 }
@@ -57,7 +46,7 @@ when the service is serving; otherwise prints one line (NOT_SERVING, unreachable
 time, unknown service) to stderr and exits 1. A draining server reports NOT_SERVING.`,
   flags: HEALTH_FLAGS,
   async run(flags, io) {
-    const endpoint = endpointFromFlags(flags) ?? defaultEndpoint();
+    const endpoint = endpointFromFlags(flags) ?? localEndpoint();
     const service = (flags.get('service') as string | undefined) ?? '';
     const timeoutSeconds = parseTimeout(flags.get('timeout-seconds') as string | undefined);
     const { tls } = await clientOptionsFromFlags(flags, io.cwd);

@@ -7,10 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../config/options.js';
-import { CompactdError, invalid } from '../model/errors.js';
+import { CompactdError } from '../model/errors.js';
 import type { LoadGenerator, LoadCounters, LoadReport, RequestOutcome } from '../loadgen/run.js';
 import type { FlagSpec } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
+import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, write, type CliIo } from './command.js';
 import { BLOB_FLAG, withBlob } from './shared.js';
 
@@ -47,14 +48,14 @@ function num(flags: ReadonlyMap<string, unknown>, name: string, fallback: number
 function fraction(raw: unknown, name: string, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!/^\d+(\.\d+)?$/.test(String(raw).trim()) || n > 1) throw invalid(`--${name}: expected a number from 0 to 1, got ${JSON.stringify(raw)}`);
+  if (!/^\d+(\.\d+)?$/.test(String(raw).trim()) || n > 1) throw usage(`--${name}: expected a number from 0 to 1, got ${JSON.stringify(raw)}`);
   return n;
 }
 
 function seconds(raw: unknown, name: string): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!/^\d+(\.\d+)?$/.test(String(raw).trim()) || !(n > 0)) throw invalid(`--${name}: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
+  if (!/^\d+(\.\d+)?$/.test(String(raw).trim()) || !(n > 0)) throw usage(`--${name}: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -233,7 +234,7 @@ With --duration-seconds and no --batches, writers append until the time is up.`,
     process.once('SIGINT', onSignal);
     try {
       return await withBlob(flags, io.cwd, async (blob) => {
-        const gen = new LoadGenerator({ ...opts, client, blob, signal: abort.signal });
+        const gen = readFlag(() => new LoadGenerator({ ...opts, client, blob, signal: abort.signal }));
         // Options checked, nothing written yet: a wrong endpoint is one line now, not a run of
         // failures later.
         const status = await checkHealth(endpoint, { timeoutMs: HEALTH_CHECK_MS, ...(clientOptions.tls ? { tls: clientOptions.tls } : {}) });

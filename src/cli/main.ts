@@ -1,8 +1,10 @@
 /**
  * The `compactd` command line: `compactd <command> [flags]`. Each command is one entry in
- * COMMANDS. Failures print one line, `<STATUS_CODE_NAME>: <message>`, to stderr and exit 1
+ * COMMANDS. A mistake on the command line prints `compactd <command>: <message>` to stderr and
+ * exits 2; any other failure prints one line, `<STATUS_CODE_NAME>: <message>`, and exits 1
  * (docs/contract.md, "Command line").
  */
+import { closestName, UsageError, usage } from '../config/argv.js';
 import { quietGrpcDiagnostics, silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
@@ -15,11 +17,14 @@ import { cancelCommand, jobsCommand } from './jobs.js';
 import { loadgenCommand } from './loadgen.js';
 import { orphansCommand } from './orphans.js';
 import { readBatchCommand } from './read-batch.js';
+import { requestCommand } from './request.js';
+import { configCommand } from './config.js';
+import { deletePartsCommand } from './delete-parts.js';
 import { serveCommand } from './serve.js';
 import { writeBatchCommand } from './write-batch.js';
 
 /** Every command, in the order `compactd --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, orphansCommand, loadgenCommand, jobsCommand, cancelCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, requestCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, configCommand, deletePartsCommand, orphansCommand, loadgenCommand, jobsCommand, cancelCommand];
 
 /** The top-level help: usage and one line per command. */
 export function mainHelp(): string {
@@ -32,17 +37,29 @@ export function mainHelp(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
+    'Flags:',
+    '  --help     show this help (also: compactd <command> --help)',
+    '  --version  print the version',
+    '',
     'Run `compactd <command> --help` for the flags of a command.',
     '',
   ].join('\n');
 }
 
-/** One line for stderr: the status code name of the error's kind, then its message. */
-export async function formatError(err: unknown): Promise<string> {
+/** Exit code of a mistake on the command line (the shell convention for usage errors). */
+export const USAGE_EXIT_CODE = 2;
+
+/**
+ * One line for stderr: `compactd <command>: <message>` for a usage error (`command` is the
+ * command's name, when there is one), else the status code name of the error's kind, then its message.
+ */
+export async function formatError(err: unknown, command?: string): Promise<string> {
+  const e = CompactdError.from(err);
+  const message = e.message.replace(/\s*\n\s*/g, ' ');
+  if (e instanceof UsageError) return `${command === undefined ? 'compactd' : `compactd ${command}`}: ${message}`;
   // The status table loads gRPC: only on the error path, so that successful commands need not.
   const { statusName } = await import('../wire/status-codes.js');
-  const e = CompactdError.from(err);
-  return `${statusName(e.kind)}: ${e.message.replace(/\s*\n\s*/g, ' ')}`;
+  return `${statusName(e.kind)}: ${message}`;
 }
 
 function defaultIo(): CliIo {
@@ -62,7 +79,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
   try {
     if (name === undefined) {
       await write(full.stderr, mainHelp());
-      return 1;
+      return USAGE_EXIT_CODE;
     }
     if (name === '--help' || name === '-h' || name === 'help') {
       const target = name === 'help' ? rest[0] : undefined;
@@ -76,15 +93,20 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     }
     return await lookup(name).run(rest, full);
   } catch (err) {
-    await write(full.stderr, `${await formatError(err)}\n`);
-    return 1;
+    const cmd = COMMANDS.find((c) => c.name === name);
+    const sub = cmd?.subcommands?.includes(rest[0]) ? ` ${rest[0]}` : '';
+    const known = cmd ? `${cmd.name}${sub}` : undefined;
+    await write(full.stderr, `${await formatError(err, known)}\n`);
+    return err instanceof UsageError ? USAGE_EXIT_CODE : 1;
   }
 }
 
 function lookup(name: string): CliCommand {
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
-    throw new CompactdError('invalid', `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    const near = closestName(name, COMMANDS.map((c) => c.name));
+    const list = `commands: ${COMMANDS.map((c) => c.name).join(', ')}`;
+    throw usage(`unknown command ${JSON.stringify(name)}${near === undefined ? `; ${list}` : ` (did you mean ${near}?)`}`);
   }
   return cmd;
 }

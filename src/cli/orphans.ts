@@ -8,11 +8,12 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { BlobMeta } from '../blob/blob.js';
 import type { HollowBatch } from '../model/batch.js';
-import { CompactdError, invalid } from '../model/errors.js';
+import { CompactdError } from '../model/errors.js';
 import { checkpointPrefix } from '../model/compaction-id.js';
 import { isServiceKey, objectKey, validateShardId } from '../model/keys.js';
 import { checkpointParts, decodeCheckpoint } from '../service/jobs/checkpoint.js';
 import { hollowBatchFromJson, parseJson } from '../wire/json.js';
+import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, write } from './command.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
@@ -24,7 +25,7 @@ const UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, 
 /** Parses `500ms`, `30s`, `15m`, `1h`, `2d` (a number and a unit) into milliseconds; `invalid` otherwise. */
 export function parseDuration(text: string, flag = '--older-than'): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) throw invalid(`${flag}: expected a duration such as 30s, 15m, 1h or 2d, got ${JSON.stringify(text)}`);
+  if (!m) throw usage(`${flag}: expected a duration such as 30s, 15m, 1h or 2d, got ${JSON.stringify(text)}`);
   return Number(m[1]) * UNITS_MS[m[2]];
 }
 
@@ -37,7 +38,7 @@ export function liveKeys(json: unknown): Set<string> {
     try {
       batch = hollowBatchFromJson(b);
     } catch (err) {
-      throw invalid(`--live: batch ${i}: ${(err as Error).message}`);
+      throw usage(`--live: batch ${i}: ${(err as Error).message}`);
     }
     for (const r of batch.runs) for (const p of r.parts) if (p.kind === 'hollow') keys.add(p.key);
   });
@@ -66,10 +67,10 @@ export const orphansCommand = flagCommand({
   ],
   async run(flags, io) {
     const shard = String(flags.get('shard'));
-    validateShardId(shard);
+    readFlag(() => validateShardId(shard));
     const del = flags.get('delete') === true;
     const liveFile = flags.get('live') as string | undefined;
-    if (del && liveFile === undefined) throw invalid('orphans: --delete needs --live (without it every service-written part looks orphaned)');
+    if (del && liveFile === undefined) throw usage('--delete needs --live (without it every service-written part looks orphaned)');
     const olderThan = flags.get('older-than');
     const minAgeMs = olderThan === undefined ? undefined : parseDuration(String(olderThan));
 
@@ -79,7 +80,7 @@ export const orphansCommand = flagCommand({
       try {
         text = await readFile(path.resolve(io.cwd, liveFile), 'utf8');
       } catch (err) {
-        throw invalid(`--live: cannot read ${JSON.stringify(liveFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw usage(`--live: cannot read ${JSON.stringify(liveFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
       live = liveKeys(parseJson(text, '--live'));
     }

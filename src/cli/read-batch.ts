@@ -1,9 +1,13 @@
 /**
- * `compactd read-batch`: HollowBatch JSON on stdin -> its updates, consolidated by the batch's
- * since and sorted, as NDJSON on stdout (docs/contract.md, "Command line").
+ * `compactd read-batch`: HollowBatch JSON on stdin (or a CompactResponse, whose output batch is
+ * read, so `compact | read-batch` works) -> its updates, consolidated by the batch's since and
+ * sorted, as NDJSON on stdout (docs/contract.md, "Command line").
  */
+import { readFlag } from '../config/argv.js';
 import { validateShardId } from '../model/keys.js';
-import { hollowBatchFromJson, updateToNdjsonLine } from '../wire/json.js';
+import type { HollowBatch } from '../model/batch.js';
+import { CompactdError } from '../model/errors.js';
+import { compactResponseFromJson, hollowBatchFromJson, parseJson, updateToNdjsonLine } from '../wire/json.js';
 import { flagCommand, readAll, write } from './command.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
@@ -12,15 +16,16 @@ const LINES_PER_WRITE = 1024;
 
 export const readBatchCommand = flagCommand({
   name: 'read-batch',
-  summary: 'Read a batch (HollowBatch JSON on stdin) and print its consolidated updates as NDJSON.',
+  summary: 'Read a batch (HollowBatch or CompactResponse JSON on stdin) and print its consolidated updates as NDJSON.',
   details: `Reads every part of the batch (from the store, or inline), verifies recorded sizes and
 checksums, and prints the updates consolidated by the batch's since, sorted by (k, v, t), one
-{"k","v","t","d"} object per line.`,
+{"k","v","t","d"} object per line. Standard input is a HollowBatch (what write-batch prints) or a
+CompactResponse (what compact prints: its output batch is read).`,
   flags: [BLOB_FLAG, SHARD_FLAG],
   async run(flags, io) {
     const shardId = String(flags.get('shard'));
-    validateShardId(shardId);
-    const batch = hollowBatchFromJson(await readAll(io.stdin));
+    readFlag(() => validateShardId(shardId));
+    const batch = batchFromInput(await readAll(io.stdin));
     // Loaded when the command runs, so that other commands (and --help) do not pay for it.
     const { BatchReader } = await import('../client/batch-reader.js');
     const updates = await withBlob(flags, io.cwd, (blob) => new BatchReader({ blob, shardId }).readConsolidated(batch));
@@ -31,3 +36,16 @@ checksums, and prints the updates consolidated by the batch's since, sorted by (
     return 0;
   },
 });
+
+/** The batch to read: a HollowBatch as given, or the output of a COMPACTED CompactResponse. */
+function batchFromInput(text: string): HollowBatch {
+  const value = parseJson(text, 'HollowBatch or CompactResponse JSON');
+  // A HollowBatch has no `outcome`; every CompactResponse printed by compact has one.
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !('outcome' in value)) return hollowBatchFromJson(value);
+  const res = compactResponseFromJson(value);
+  if (res.output === undefined) {
+    const why = res.reason ? ` (${res.reason})` : '';
+    throw new CompactdError('invalid', `the response is SKIPPED${why}: it has no output batch; read the input batches instead`);
+  }
+  return res.output;
+}

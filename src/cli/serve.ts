@@ -11,6 +11,7 @@ import { envName, readEnv, type EnvSnapshot } from '../config/env.js';
 import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, serveHelp, wantsHelp, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
 import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '../obs/log.js';
+import { packageVersion } from '../obs/version.js';
 import type { CompactdServer } from '../service/server.js';
 import { write, type CliCommand, type CliIo } from './command.js';
 
@@ -58,6 +59,11 @@ export const serveCommand: CliCommand = {
   async run(argv, io) {
     if (wantsHelp(argv)) {
       await write(io.stdout, `${serveHelp()}\n`);
+      return 0;
+    }
+    // Listed in the help: what an operator checks before starting a new build.
+    if (argv.includes('--version')) {
+      await write(io.stdout, `compactd ${packageVersion()}\n`);
       return 0;
     }
     const env = readEnv();

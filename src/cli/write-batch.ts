@@ -10,6 +10,7 @@ import { CompactdError, invalid } from '../model/errors.js';
 import { validateShardId } from '../model/keys.js';
 import type { Update } from '../model/update.js';
 import { antichainFromJson, formatJson, hollowBatchToJson, updateFromNdjsonLine } from '../wire/json.js';
+import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, lines, write } from './command.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
@@ -37,21 +38,21 @@ export const writeBatchCommand = flagCommand({
   ],
   async run(flags, io) {
     const shardId = String(flags.get('shard'));
-    validateShardId(shardId);
-    const lower = antichainFromJson(String(flags.get('lower')), '--lower');
-    const upper = antichainFromJson(String(flags.get('upper')), '--upper');
+    readFlag(() => validateShardId(shardId));
+    const lower = readFlag(() => antichainFromJson(String(flags.get('lower')), '--lower'));
+    const upper = readFlag(() => antichainFromJson(String(flags.get('upper')), '--upper'));
     const sinceText = flags.get('since');
-    const given = sinceText === undefined ? undefined : antichainFromJson(String(sinceText), '--since');
+    const given = sinceText === undefined ? undefined : readFlag(() => antichainFromJson(String(sinceText), '--since'));
     const dims = resolveDims(flags.get('dims') as number | undefined, { lower, upper, since: given ?? [] });
     const since = given ?? minimumFrontier(dims);
     const desc = { lower, upper, since };
 
     const compression = String(flags.get('compression') ?? 'none') as PartCompression;
     if (!PART_COMPRESSIONS.includes(compression)) {
-      throw invalid(`--compression: expected one of ${PART_COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
+      throw usage(`--compression: expected one of ${PART_COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
     }
     const targetPartBytes = (flags.get('target-part-bytes') as number | undefined) ?? DEFAULT_TARGET_PART_BYTES;
-    if (targetPartBytes < 1) throw invalid('--target-part-bytes: must be at least 1');
+    if (targetPartBytes < 1) throw usage('--target-part-bytes: must be at least 1');
 
     const updates: Update[] = [];
     let n = 0;
@@ -87,13 +88,13 @@ function resolveDims(flag: number | undefined, frontiers: Record<'lower' | 'uppe
     if (a.length === 0) continue;
     const d = a[0].length;
     if (inferred === undefined) inferred = { dims: d, from: name };
-    else if (d !== inferred.dims) throw invalid(`--${name} has ${d} coordinates, --${inferred.from} ${inferred.dims}`);
+    else if (d !== inferred.dims) throw usage(`--${name} has ${d} coordinates, --${inferred.from} ${inferred.dims}`);
   }
   if (flag !== undefined) {
-    if (flag < 1) throw invalid('--dims: must be at least 1');
-    if (inferred && inferred.dims !== flag) throw invalid(`--dims ${flag} differs from --${inferred.from}, which has ${inferred.dims} coordinates`);
+    if (flag < 1) throw usage('--dims: must be at least 1');
+    if (inferred && inferred.dims !== flag) throw usage(`--dims ${flag} differs from --${inferred.from}, which has ${inferred.dims} coordinates`);
     return flag;
   }
-  if (!inferred) throw invalid('cannot infer the number of coordinates from empty frontiers: give --dims');
+  if (!inferred) throw usage('cannot infer the number of coordinates from empty frontiers: give --dims');
   return inferred.dims;
 }

@@ -4,13 +4,72 @@
  * `--no-flag` false); unknown flags, repeats, missing values and stray arguments are refused.
  * Also the one reading of byte sizes: plain bytes or a binary unit (KiB, MiB, GiB, TiB).
  */
-import { invalid } from '../model/errors.js';
+import { CompactdError } from '../model/errors.js';
 import { GiB, KiB, MiB, TiB } from '../model/util/sizes.js';
+
+/**
+ * A mistake on the command line (a flag, its value, a missing or stray argument), found before
+ * anything was sent anywhere. Its kind is `invalid`; the CLI prints it as
+ * `compactd <command>: <message>` and exits 2, so it never reads like a server's answer.
+ */
+export class UsageError extends CompactdError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A UsageError with `message`. */
+export const usage = (message: string): UsageError => new UsageError(message);
+
+/**
+ * Runs `read`, which reads a flag's value with a shared reader (a frontier, a shard id, an
+ * endpoint), and reports its `invalid` errors as the usage errors they are.
+ */
+export function readFlag<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof CompactdError && err.kind === 'invalid' && !(err instanceof UsageError)) throw usage(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The known name closest to `name` when it is a likely typo (at most two edits apart, or one is
+ * a prefix of the other), for "did you mean --force?"; undefined when nothing is close.
+ */
+export function closestName(name: string, known: Iterable<string>): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const k of known) {
+    const d = k.startsWith(name) || name.startsWith(k) ? Math.min(1, editDistance(name, k)) : editDistance(name, k);
+    if (d <= Math.min(2, Math.max(1, Math.floor(k.length / 3))) && (best === undefined || d < best.d)) best = { name: k, d };
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance (insert, delete, substitute). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
 
 /** How the caller's flag table answers for one name. */
 export interface FlagLookup {
   /** The flag named `name`, or undefined when there is none. */
   find(name: string): { readonly name: string; readonly boolean: boolean } | undefined;
+  /** Every flag name, for "did you mean" on an unknown one. */
+  readonly names: readonly string[];
+  /**
+   * True when the command takes arguments that are not flags (file names); they are returned in
+   * order by splitFlagsAndArgs instead of being refused.
+   */
+  readonly positional?: boolean;
   /** Appended to every message: where to read the flags (` (see compactd serve --help)`). */
   readonly hint: string;
   /** The message for a flag given without its value. */
@@ -39,12 +98,31 @@ function separateValue(argv: readonly string[], i: number, isBoolean: boolean): 
   return { raw: next, last: i + 1 };
 }
 
-/** Splits `argv` into the flags it gives, by name, in the one grammar. Throws `invalid`. */
+/** Splits `argv` into the flags it gives, by name, in the one grammar. Throws UsageError. */
 export function splitFlags(argv: readonly string[], flags: FlagLookup): Map<string, GivenFlag> {
+  return splitFlagsAndArgs(argv, flags).flags;
+}
+
+/**
+ * Splits `argv` into the flags it gives, by name, and (when `flags.positional`) the other
+ * arguments in order; `--` ends the flags. Throws UsageError.
+ */
+export function splitFlagsAndArgs(argv: readonly string[], flags: FlagLookup): { flags: Map<string, GivenFlag>; args: string[] } {
   const out = new Map<string, GivenFlag>();
+  const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--') || arg === '--') throw invalid(`unexpected argument ${JSON.stringify(arg)}${flags.hint}`);
+    if (flags.positional && arg === '--') {
+      args.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('--') || arg === '--') {
+      if (flags.positional && arg !== '--') {
+        args.push(arg);
+        continue;
+      }
+      throw usage(`unexpected argument ${JSON.stringify(arg)}${flags.hint}`);
+    }
     const eq = arg.indexOf('=');
     let name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
     let raw: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
@@ -54,17 +132,20 @@ export function splitFlags(argv: readonly string[], flags: FlagLookup): Map<stri
       name = spec.name;
       raw = 'false';
     }
-    if (!spec) throw invalid(`unknown flag --${name}${flags.hint}`);
+    if (!spec) {
+      const near = closestName(name, flags.names);
+      throw usage(near === undefined ? `unknown flag --${name}${flags.hint}` : `unknown flag --${name} (did you mean --${near}?)`);
+    }
     if (raw === undefined) {
       const taken = separateValue(argv, i, spec.boolean);
-      if (taken.raw === undefined) throw invalid(flags.missingValue(name));
+      if (taken.raw === undefined) throw usage(flags.missingValue(name));
       raw = taken.raw;
       i = taken.last;
     }
-    if (out.has(spec.name)) throw invalid(`--${spec.name}: given more than once${flags.hint}`);
+    if (out.has(spec.name)) throw usage(`--${spec.name}: given more than once${flags.hint}`);
     out.set(spec.name, { name: spec.name, source: `--${spec.name}`, raw });
   }
-  return out;
+  return { flags: out, args };
 }
 
 /** True when the command line asks for help (`--help` or `-h` anywhere). */

@@ -21,7 +21,7 @@ import {
 } from '../model/defaults.js';
 import { MAX_PART_KEY_CHARS } from '../model/keys.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GiB, KiB, MiB } from '../model/util/sizes.js';
-import { parseByteSize, SIZE_SYNTAX, splitFlags, wantsHelp, type GivenFlag } from './argv.js';
+import { parseByteSize, readFlag, SIZE_SYNTAX, splitFlags, wantsHelp, type GivenFlag } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
 import type { ServiceConfig } from '../model/service-config.js';
@@ -164,6 +164,8 @@ export interface OptionSpec {
   /** The default, or a description of how it is computed (for help and docs). */
   readonly defaultValue: Value | (() => Value);
   readonly defaultText?: string;
+  /** Placeholder of the value in --help (`PORT`); by default one follows from the type. */
+  readonly valueName?: string;
   /** Changeable at runtime through Admin.UpdateConfig. */
   readonly runtime: boolean;
   /**
@@ -177,9 +179,9 @@ export interface OptionSpec {
 
 /** Every option of `compactd serve`, in the order `--help` and the docs list them. */
 export const OPTIONS: readonly OptionSpec[] = Object.freeze([
-  { flag: 'port', key: 'port', type: 'integer', min: 0, max: 65535, defaultValue: DEFAULT_PORT, runtime: false, help: 'gRPC port; 0 picks a free port (logged)' },
-  { flag: 'host', key: 'host', type: 'text', defaultValue: DEFAULT_HOST, runtime: false, help: 'address the gRPC and metrics servers bind' },
-  { flag: 'metrics-port', key: 'metricsPort', type: 'integer', min: 0, max: 65535, defaultValue: DEFAULT_METRICS_PORT, runtime: false, help: 'HTTP port of /metrics and /healthz; 0 picks a free port (logged)' },
+  { flag: 'port', key: 'port', type: 'integer', valueName: 'PORT', min: 0, max: 65535, defaultValue: DEFAULT_PORT, runtime: false, help: 'gRPC port; 0 picks a free port (logged)' },
+  { flag: 'host', key: 'host', type: 'text', valueName: 'HOST', defaultValue: DEFAULT_HOST, runtime: false, help: 'address the gRPC and metrics servers bind' },
+  { flag: 'metrics-port', key: 'metricsPort', type: 'integer', valueName: 'PORT', min: 0, max: 65535, defaultValue: DEFAULT_METRICS_PORT, runtime: false, help: 'HTTP port of /metrics and /healthz; 0 picks a free port (logged)' },
   { flag: 'blob', key: 'blob', type: 'url', defaultValue: DEFAULT_BLOB, runtime: false, help: 'blob store URL: file:///abs/dir, file://./rel, s3://bucket/prefix?endpoint=...' },
   { flag: 'enabled', key: 'enabled', type: 'boolean', defaultValue: DEFAULT_ENABLED, runtime: true, help: 'process compactions (false: answer UNAVAILABLE "compaction disabled")' },
   { flag: 'queue-size', key: 'queueSize', type: 'integer', min: 1, defaultValue: DEFAULT_QUEUE_SIZE, runtime: true, help: 'requests that may wait for a slot; beyond it RESOURCE_EXHAUSTED at once' },
@@ -191,8 +193,8 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'memory-bound-bytes', key: 'memoryBoundBytes', type: 'size', min: 1, defaultValue: DEFAULT_MEMORY_BOUND_BYTES, defaultText: '1GiB', runtime: true, help: 'decoded bytes one compaction may hold; larger inputs are split into chunks' },
   { flag: 'target-part-bytes', key: 'targetPartBytes', type: 'size', min: 1, defaultValue: DEFAULT_TARGET_PART_BYTES, defaultText: '128MiB', runtime: true, help: 'approximate size of each output part' },
   { flag: 'workers', key: 'workers', type: 'integer', min: 1, max: 1024, defaultValue: () => defaultWorkers(), defaultText: 'available CPU cores', runtime: false, help: 'worker threads that run compactions' },
-  { flag: 'log-level', key: 'logLevel', type: 'choice', choices: LOG_LEVELS, defaultValue: DEFAULT_LOG_LEVEL, runtime: false, help: 'least severe level logged (on stdout)' },
-  { flag: 'log-format', key: 'logFormat', type: 'choice', choices: LOG_FORMAT_CHOICES, defaultValue: DEFAULT_LOG_FORMAT, defaultText: 'auto (pretty when stdout is a terminal, else json)', runtime: false, help: 'json: one JSON record per line; pretty: short human lines' },
+  { flag: 'log-level', key: 'logLevel', type: 'choice', valueName: 'LEVEL', choices: LOG_LEVELS, defaultValue: DEFAULT_LOG_LEVEL, runtime: false, help: 'least severe level logged (on stdout)' },
+  { flag: 'log-format', key: 'logFormat', type: 'choice', choices: LOG_FORMAT_CHOICES, defaultValue: DEFAULT_LOG_FORMAT, defaultText: 'auto: pretty when stdout is a terminal, else json', runtime: false, help: 'json: one JSON record per line; pretty: short human lines' },
   { flag: 'grace-seconds', key: 'graceSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_GRACE_SECONDS, runtime: false, help: 'on SIGTERM/SIGINT, time in-flight work gets before it is aborted' },
   { flag: 'max-message-bytes', key: 'maxMessageBytes', type: 'size', min: 1 * KiB, max: 2 * GiB - 1, defaultValue: DEFAULT_MAX_MESSAGE_BYTES, defaultText: '64MiB', runtime: false, help: 'largest gRPC message received or sent' },
   { flag: 'max-inputs', key: 'maxInputs', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_INPUTS, runtime: false, help: 'most input batches one request may name (else RESOURCE_EXHAUSTED)' },
@@ -203,16 +205,16 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { flag: 'store-check', key: 'storeCheck', type: 'boolean', defaultValue: DEFAULT_STORE_CHECK, runtime: false, help: `at start-up write, read back and delete one object under ${STORE_PROBE_PREFIX} and exit if that fails; --no-store-check starts without it` },
   { flag: 'max-key-chars', key: 'maxKeyChars', type: 'integer', min: 1, max: MAX_PART_KEY_CHARS, defaultValue: DEFAULT_MAX_KEY_CHARS, runtime: false, help: 'longest part key a request may name (else INVALID_ARGUMENT)' },
   { flag: 'max-antichain-elements', key: 'maxAntichainElements', type: 'integer', min: 1, defaultValue: DEFAULT_MAX_ANTICHAIN_ELEMENTS, runtime: false, help: 'most elements of one frontier in a request (else RESOURCE_EXHAUSTED); checking one costs their square' },
-  { flag: 'max-connection-age-seconds', key: 'maxConnectionAgeSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_MAX_CONNECTION_AGE_SECONDS, defaultText: '0 (never)', runtime: false, help: 'ask clients to reconnect after this long (calls in flight finish first), so round-robin clients find new replicas' },
+  { flag: 'max-connection-age-seconds', key: 'maxConnectionAgeSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_MAX_CONNECTION_AGE_SECONDS, defaultText: '0: never', runtime: false, help: 'ask clients to reconnect after this long (calls in flight finish first), so round-robin clients find new replicas' },
   { flag: 'lease-seconds', key: 'leaseSeconds', type: 'seconds', min: 0, exclusiveMin: true, defaultValue: DEFAULT_LEASE_SECONDS, runtime: false, help: 'lease of a compaction job with a compaction_id, renewed with its progress; after it expires another replica may take the job over' },
   { flag: 'checkpoint-retention-seconds', key: 'checkpointRetentionSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_CHECKPOINT_RETENTION_SECONDS, runtime: false, help: 'how long a finished job answers the same request again (with copies of its output)' },
-  { flag: 'stall-timeout-seconds', key: 'stallTimeoutSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_STALL_TIMEOUT_SECONDS, defaultText: '300 (0: never)', runtime: true, help: 'stop a compaction that reads and writes no part for this long (DEADLINE_EXCEEDED naming its phase)' },
+  { flag: 'stall-timeout-seconds', key: 'stallTimeoutSeconds', type: 'seconds', min: 0, defaultValue: DEFAULT_STALL_TIMEOUT_SECONDS, defaultText: '300; 0: never', runtime: true, help: 'stop a compaction that reads and writes no part for this long (DEADLINE_EXCEEDED naming its phase)' },
   { flag: 'progress-interval-seconds', key: 'progressIntervalSeconds', type: 'seconds', min: 0, exclusiveMin: true, defaultValue: DEFAULT_PROGRESS_INTERVAL_SECONDS, runtime: false, help: 'CompactStream sends a progress event at least this often' },
-  { flag: 'tls-cert', key: 'tlsCert', type: 'file', defaultValue: '', defaultText: 'none (plain text)', runtime: false, help: 'PEM certificate chain of the gRPC port; with --tls-key turns TLS on' },
+  { flag: 'tls-cert', key: 'tlsCert', type: 'file', defaultValue: '', defaultText: 'none: plain text', runtime: false, help: 'PEM certificate chain of the gRPC port; with --tls-key turns TLS on' },
   { flag: 'tls-key', key: 'tlsKey', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM private key of --tls-cert' },
   { flag: 'tls-client-ca', key: 'tlsClientCa', type: 'file', defaultValue: '', defaultText: 'none', runtime: false, help: 'PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)' },
-  { flag: 'auth-token-file', key: 'authTokenFile', type: 'file', defaultValue: '', defaultText: 'none (no authentication)', runtime: false, help: 'file holding the token Compactor calls must send as "authorization: Bearer <token>" (else UNAUTHENTICATED)' },
-  { flag: 'admin-token-file', key: 'adminTokenFile', type: 'file', defaultValue: '', defaultText: 'none (Admin guarded like Compactor)', runtime: false, help: 'file holding the token Admin calls must send; the ordinary token gets PERMISSION_DENIED there' },
+  { flag: 'auth-token-file', key: 'authTokenFile', type: 'file', defaultValue: '', defaultText: 'none: no authentication', runtime: false, help: 'file holding the token Compactor calls must send as "authorization: Bearer <token>" (else UNAUTHENTICATED)' },
+  { flag: 'admin-token-file', key: 'adminTokenFile', type: 'file', defaultValue: '', defaultText: 'none: Admin guarded like Compactor', runtime: false, help: 'file holding the token Admin calls must send; the ordinary token gets PERMISSION_DENIED there' },
   { flag: 'blob-faults', key: 'blobFaults', type: 'faults', defaultValue: '', defaultText: 'none', runtime: false, fromEnv: false, help: 'TESTING ONLY: inject blob store failures and latency (README, "Fault injection"); flag only, never read from the environment' },
 ] satisfies OptionSpec[]);
 
@@ -334,7 +336,8 @@ function parseArgv(argv: readonly string[]): Map<string, GivenFlag> {
       const spec = BY_FLAG.get(name);
       return spec && { name: spec.flag, boolean: spec.type === 'boolean' };
     },
-    hint: ' (see --help)',
+    names: [...BY_FLAG.keys(), 'help', 'version'],
+    hint: ' (see compactd serve --help)',
     missingValue: (name) => `--${name}: missing value (${expectation(BY_FLAG.get(name)!)})`,
   });
 }
@@ -345,6 +348,11 @@ function parseArgv(argv: readonly string[]): Map<string, GivenFlag> {
  * the first bad or unknown value. The result is frozen.
  */
 export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}): ServeOptions {
+  // Every refusal here is about what the operator wrote (a flag or a variable), not a request.
+  return readFlag(() => compileServeOptions(argv, env));
+}
+
+function compileServeOptions(argv: readonly string[], env: EnvSnapshot): ServeOptions {
   const flags = parseArgv(argv);
   const out: Partial<Record<keyof ServeOptions, Value>> = {};
   for (const spec of OPTIONS) {
@@ -361,6 +369,34 @@ export function parseServeOptions(argv: readonly string[], env: EnvSnapshot = {}
   const options = out as ServeOptions;
   checkCombinations(options);
   return Object.freeze(options);
+}
+
+/**
+ * The port `serve` would take from the environment (COMPACTD_PORT), read by the same rule, or
+ * undefined when the variable is unset or empty. Throws a UsageError for a bad value, so a client
+ * command never falls back to the default port behind a typo.
+ */
+export function portFromEnv(env: EnvSnapshot): number | undefined {
+  const spec = BY_FLAG.get('port')!;
+  const raw = env[envName(spec.flag)];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return readFlag(() => parseText(envName(spec.flag), spec, raw) as number);
+}
+
+/** The options Admin.UpdateConfig changes (`compactd config set` takes them as flags). */
+export const RUNTIME_OPTIONS: readonly OptionSpec[] = OPTIONS.filter((o) => o.runtime);
+
+/**
+ * Reads the value of a runtime option given as a flag (`compactd config set --queue-size 5`) by
+ * the same rule as `serve`; throws a UsageError naming the flag.
+ */
+export function runtimeValueFromText(spec: OptionSpec, raw: string): number | boolean {
+  return readFlag(() => parseText(`--${spec.flag}`, spec, raw) as number | boolean);
+}
+
+/** The --help placeholder and text of an option, as `serve --help` shows them. */
+export function optionHelp(spec: OptionSpec): { valueName: string; help: string } {
+  return { valueName: valueName(spec), help: spec.help };
 }
 
 /** Options that only make sense together. */
@@ -407,22 +443,51 @@ function defaultText(spec: OptionSpec): string {
   return String(typeof spec.defaultValue === 'function' ? spec.defaultValue() : spec.defaultValue);
 }
 
-/** The `--help` text of `compactd serve`. */
+/** The placeholder of an option's value in --help: `--port PORT`, `--log-level fatal|...|silent`. */
+function valueName(o: OptionSpec): string {
+  if (o.valueName) return o.valueName;
+  switch (o.type) {
+    case 'integer':
+      return 'N';
+    case 'size':
+      return 'BYTES';
+    case 'seconds':
+      return 'SECONDS';
+    case 'boolean':
+      return '';
+    case 'choice':
+      return o.choices!.join('|');
+    case 'text':
+      return 'TEXT';
+    case 'url':
+      return 'URL';
+    case 'file':
+      return 'FILE';
+    case 'faults':
+      return 'SPEC';
+  }
+}
+
+/** The `--help` text of `compactd serve`, in the layout of every other command's help. */
 export function serveHelp(): string {
   const lines = [
     'Usage: compactd serve [flags]',
     '',
     'Runs the compaction service. Every flag can also be set as an environment variable',
     'COMPACTD_<NAME> (--queue-size is COMPACTD_QUEUE_SIZE); flags win.',
-    `Sizes: ${SIZE_SYNTAX}.`,
     '',
+    'Flags:',
   ];
-  const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 2;
-  for (const o of OPTIONS) {
-    lines.push(`  --${o.flag.padEnd(width)}${o.help} (default: ${defaultText(o)})${o.runtime ? ' [runtime]' : ''}`);
-  }
-  lines.push(`  --${'help'.padEnd(width)}show this help`);
-  lines.push('', '[runtime]: also changeable while serving through Admin.UpdateConfig.');
+  const rows = OPTIONS.map((o) => {
+    const left = `--${o.flag}${o.type === 'boolean' ? '' : ` ${valueName(o)}`}`;
+    // A long list of choices is spelled out in the text instead of the placeholder.
+    const choices = o.type === 'choice' && o.valueName ? `; one of ${o.choices!.join(', ')}` : '';
+    return [left, `${o.help}${choices} (default ${defaultText(o)})${o.runtime ? ' [runtime]' : ''}`];
+  });
+  rows.push(['--help', 'show this help'], ['--version', 'print the version (compactd --version)']);
+  const width = Math.max(...rows.map(([l]) => l.length)) + 2;
+  for (const [l, r] of rows) lines.push(`  ${l.padEnd(width)}${r}`);
+  lines.push('', '[runtime]: also changeable while serving through Admin.UpdateConfig (compactd config set).', `Sizes: ${SIZE_SYNTAX}.`);
   return lines.join('\n');
 }
 

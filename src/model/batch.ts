@@ -71,6 +71,8 @@ export interface CompactResponse {
   readonly outcome: CompactOutcome;
   readonly output?: HollowBatch;
   readonly stats: CompactStats;
+  /** Why a skipped request was skipped, in words; absent (empty on the wire) when compacted. */
+  readonly reason?: string;
 }
 
 export function emptyStats(): CompactStats {

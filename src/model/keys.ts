@@ -7,12 +7,15 @@ import { invalid } from './errors.js';
 
 const SHARD_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const SEGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+// The two patterns above in words, for people reading the error.
+const SHARD_RULE = 'use 1 to 128 letters, digits, "_" or "-", starting with a letter or digit';
+const SEGMENT_RULE = 'use 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit';
 export const MAX_PART_KEY_CHARS = 512;
 
 /** Throws INVALID_ARGUMENT unless `id` is a valid shard id. */
 export function validateShardId(id: string): void {
   if (typeof id !== 'string' || !SHARD_RE.test(id)) {
-    throw invalid(`bad shard id ${JSON.stringify(truncate(id))}: must match ${SHARD_RE.source}`);
+    throw invalid(`bad shard id ${JSON.stringify(truncate(id))}: ${SHARD_RULE}`);
   }
 }
 
@@ -24,7 +27,7 @@ export function validatePartKey(key: string): void {
   if (key.startsWith('/')) throw bad('absolute');
   for (const seg of key.split('/')) {
     if (seg === '.' || seg === '..') throw bad('traversal segment');
-    if (!SEGMENT_RE.test(seg)) throw bad(`segment ${JSON.stringify(truncate(seg))} must match ${SEGMENT_RE.source}`);
+    if (!SEGMENT_RE.test(seg)) throw bad(`segment ${JSON.stringify(truncate(seg))}: ${SEGMENT_RULE}`);
   }
 }
 

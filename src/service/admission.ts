@@ -34,17 +34,26 @@ export function requestSize(req: CompactRequest): RequestSize {
 }
 
 /**
- * True when the request is worth compacting: `force`, or at least `heuristicMinInputs` inputs,
- * or at least `heuristicMinParts` parts, or at least `heuristicMinUpdates` updates in total.
- * Otherwise the answer is SKIPPED and nothing is written.
+ * The one reading of the skip heuristics: undefined when the request is worth compacting
+ * (`force`, or at least `heuristicMinInputs` inputs, or at least `heuristicMinParts` parts, or at
+ * least `heuristicMinUpdates` updates in total); otherwise why it is skipped, in words built from
+ * the same thresholds, for the SKIPPED answer's `reason` and the log:
+ * `2 inputs < 8, 2 parts < 8, 3 updates < 1024; set "force": true to compact anyway`.
  */
+export function skipReason(force: boolean, size: RequestSize, cfg: RuntimeConfig): string | undefined {
+  if (force) return undefined;
+  const checks: readonly [number, number, string][] = [
+    [size.inputs, cfg.heuristicMinInputs, 'inputs'],
+    [size.parts, cfg.heuristicMinParts, 'parts'],
+    [size.updates, cfg.heuristicMinUpdates, 'updates'],
+  ];
+  if (checks.some(([n, min]) => n >= min)) return undefined;
+  return `${checks.map(([n, min, what]) => `${n} ${what} < ${min}`).join(', ')}; set "force": true to compact anyway`;
+}
+
+/** True when the request is worth compacting (skipReason finds no reason to skip). */
 export function shouldCompact(force: boolean, size: RequestSize, cfg: RuntimeConfig): boolean {
-  return (
-    force ||
-    size.inputs >= cfg.heuristicMinInputs ||
-    size.parts >= cfg.heuristicMinParts ||
-    size.updates >= cfg.heuristicMinUpdates
-  );
+  return skipReason(force, size, cfg) === undefined;
 }
 
 /** The timeout of one compaction in ms: max(minimum timeout, 1 s per MiB of input). */

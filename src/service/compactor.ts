@@ -23,7 +23,7 @@ import type { DeletePartsRequest__Output } from '../gen/compactd/v1/DeletePartsR
 import type { DeletePartsResponse } from '../gen/compactd/v1/DeletePartsResponse.js';
 import { validCompactRequestFromProto, compactResponseToProto, deletePartsRequestFromProto, deletePartsResponseToProto } from '../wire/convert.js';
 import { RequestAbort } from './abort.js';
-import { compactionTimeoutMs, requestSize, shouldCompact, type Admission } from './admission.js';
+import { compactionTimeoutMs, requestSize, skipReason, type Admission } from './admission.js';
 import { toServiceError } from './status.js';
 import { jobHandlers } from './jobs/handlers.js';
 import { runJob } from './jobs/run.js';
@@ -117,11 +117,12 @@ async function compactCall(
     const size = requestSize(req);
     const cfg = ctx.config();
     const inputRuns = req.inputs.reduce((n, b) => n + b.runs.length, 0);
-    if (!shouldCompact(req.force, size, cfg)) {
+    const reason = skipReason(req.force, size, cfg);
+    if (reason !== undefined) {
       metrics.skipped.inc();
-      log.info({ ...size }, 'compaction skipped');
+      log.info({ ...size, reason }, 'compaction skipped');
       const stats: CompactStats = { ...emptyStats(), inputUpdates: size.updates, inputBytes: size.bytes, inputRuns };
-      return compactResponseToProto({ outcome: 'skipped', stats });
+      return compactResponseToProto({ outcome: 'skipped', stats, reason });
     }
 
     watchClient(call, abort);

@@ -401,11 +401,13 @@ export function compactResponseFromProto(msg: unknown): CompactResponse {
   const outcome = typeof raw === 'string' || typeof raw === 'number' ? OUTCOMES[raw] : undefined;
   if (outcome === undefined) fail('outcome', `unknown or unspecified outcome ${show(raw)}`);
   const stats = compactStatsFromProto(m.stats as CompactStats__Output, 'stats');
+  const reasonText = str(m.reason ?? '', 'reason');
+  const reason = reasonText === '' ? {} : { reason: reasonText };
   if (!present(m.output)) {
     if (outcome === 'compacted') fail('output', 'missing for a compacted response');
-    return { outcome, stats };
+    return { outcome, stats, ...reason };
   }
-  return { outcome, output: validateHollowBatch(hollowBatchShape(m.output as HollowBatch__Output, 'output'), 'output'), stats };
+  return { outcome, output: validateHollowBatch(hollowBatchShape(m.output as HollowBatch__Output, 'output'), 'output'), stats, ...reason };
 }
 
 /** Encodes a CompactResponse. */
@@ -414,6 +416,7 @@ export function compactResponseToProto(r: CompactResponse): CompactResponse__Out
     outcome: r.outcome === 'compacted' ? 'COMPACTED' : 'SKIPPED',
     output: r.output ? hollowBatchToProto(r.output) : null,
     stats: compactStatsToProto(r.stats),
+    reason: r.reason ?? '',
   };
 }
 

@@ -173,9 +173,12 @@ function valueFromJson(f: FieldSpec, v: unknown, path: string): unknown {
 export function messageFromJson(type: string, value: unknown, path = ''): Record<string, unknown> {
   const spec = MESSAGES[type];
   if (!spec) throw new TypeError(`unknown message type ${type}`);
-  // Short forms: a frontier as a list of timestamps, a timestamp as a list of coordinates.
-  if (Array.isArray(value) && type === 'Antichain') value = { elements: value };
-  else if (Array.isArray(value) && type === 'Timestamp') value = { coords: value };
+  // Short forms: a frontier as a list of timestamps, a timestamp as a list of coordinates. Their
+  // errors name positions in what was written (`--lower[0][1]`), not the message fields.
+  if (type === 'Antichain' || type === 'Timestamp') {
+    const short = shortFormFromJson(type, value, path);
+    if (short !== undefined) return short;
+  }
   if (!isPlainObject(value)) fail(path, `expected a JSON object for ${type}, got ${show(value)}`);
 
   const out: Record<string, unknown> = {};
@@ -219,10 +222,38 @@ export function messageFromJson(type: string, value: unknown, path = ''): Record
   return out;
 }
 
+/** What a frontier and a timestamp look like, for messages. */
+const SHORT_FORM_SHAPE: Readonly<Record<'Antichain' | 'Timestamp', string>> = {
+  Antichain: 'a frontier: a list of timestamps such as [["0"]] ([] is the empty frontier)',
+  Timestamp: 'a timestamp: a list of coordinates such as ["0"]',
+};
+
+/**
+ * Reads the short form of an Antichain (`[["1","0"]]`) or a Timestamp (`["1","0"]`) into the
+ * message object; undefined when `value` is the message form (an object), to be read as such.
+ */
+function shortFormFromJson(type: 'Antichain' | 'Timestamp', value: unknown, path: string): Record<string, unknown> | undefined {
+  if (isPlainObject(value)) return undefined;
+  if (!Array.isArray(value)) return fail(path, `expected ${SHORT_FORM_SHAPE[type]}, got ${show(value)}`);
+  if (type === 'Antichain') return { elements: value.map((t, i) => messageFromJson('Timestamp', t, `${path}[${i}]`)) };
+  return { coords: value.map((c, i) => u64FromJson(c, `${path}[${i}]`).toString()) };
+}
+
+/** The short forms the docs write: a frontier as `[["0"]]`, a timestamp as `["0"]`. */
+function shortFormToJson(type: 'Antichain' | 'Timestamp', message: object): JsonValue {
+  const m = message as { elements?: readonly object[] | null; coords?: readonly unknown[] | null };
+  if (type === 'Timestamp') return (m.coords ?? []).map((c) => String(c));
+  return (m.elements ?? []).map((t) => shortFormToJson('Timestamp', t));
+}
+
 function valueToJson(f: FieldSpec, v: unknown): JsonValue {
   const t = f.type;
   if (typeof t === 'object') {
-    if ('message' in t) return messageToJson(t.message, v as object);
+    if ('message' in t) {
+      // Frontiers and timestamps are printed in the short form the docs use; both forms are read.
+      if (t.message === 'Antichain' || t.message === 'Timestamp') return shortFormToJson(t.message, v as object);
+      return messageToJson(t.message, v as object);
+    }
     const names = ENUMS[t.enum];
     return typeof v === 'number' ? (names[v] ?? v) : String(v);
   }
@@ -378,11 +409,14 @@ export function updateToNdjsonLine(u: Update): string {
  * (`"coords": ["0", "5"]`), so a batch stays readable without losing any of JSON's syntax.
  */
 export function formatJson(value: JsonValue, indent = ''): string {
+  const isScalar = (v: JsonValue) => v === null || typeof v !== 'object';
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   const inner = `${indent}  `;
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
-    if (value.every((v) => v === null || typeof v !== 'object')) return `[${value.map((v) => JSON.stringify(v)).join(', ')}]`;
+    if (value.every(isScalar)) return `[${value.map((v) => JSON.stringify(v)).join(', ')}]`;
+    // A frontier such as [["0"], ["5"]] stays on one line too.
+    if (value.every((v) => Array.isArray(v) && v.every(isScalar))) return `[${value.map((v) => formatJson(v)).join(', ')}]`;
     return `[\n${value.map((v) => inner + formatJson(v, inner)).join(',\n')}\n${indent}]`;
   }
   const entries = Object.entries(value);

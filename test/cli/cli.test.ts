@@ -9,7 +9,7 @@ import { hollowBatchFromJson, updateFromNdjsonLine, updateToNdjsonLine } from '.
 import { consolidate, type Update } from '../../src/model/update.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 import { update } from '../model/arb.js';
-import { ROOT, run, expectError, type Result } from '../helpers/cli.js';
+import { ROOT, run, runChild, expectError, type Result } from '../helpers/cli.js';
 
 const ndjson = (us: readonly Update[]) => us.map((u) => `${updateToNdjsonLine(u)}\n`).join('');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -50,9 +50,9 @@ describe('compactd help', () => {
     expect(await run(['help', name])).toEqual(r);
   });
 
-  it('with no command prints the usage to stderr and exits 1', async () => {
+  it('with no command prints the usage to stderr and exits 2', async () => {
     const r = await run([]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^Usage: compactd/);
   });
@@ -63,9 +63,10 @@ describe('compactd help', () => {
     expect(r).toEqual({ code: 0, stdout: `compactd ${pkg.version}\n`, stderr: '' });
   });
 
-  it('an unknown command is one INVALID_ARGUMENT line', async () => {
+  it('an unknown command is one usage line, suggesting the command meant', async () => {
     const names = COMMANDS.map((c) => c.name).join(', ');
-    expectError(await run(['frobnicate']), new RegExp(`^INVALID_ARGUMENT: unknown command "frobnicate"; commands: ${names}`));
+    expectError(await run(['frobnicate']), new RegExp(`^compactd: unknown command "frobnicate"; commands: ${names}$`));
+    expectError(await run(['compcat']), /^compactd: unknown command "compcat" \(did you mean compact\?\)$/);
   });
 });
 
@@ -167,12 +168,13 @@ describe('errors are one line with the status code name', () => {
   const D1 = ['--lower', '[["0"]]', '--upper', '[["10"]]'];
 
   it.each([
-    ['a missing flag', [...W, '--lower', '[["0"]]'], '', /^INVALID_ARGUMENT: --upper is required \(see compactd write-batch --help\)$/],
-    ['an unknown flag', [...W, ...D1, '--colour', 'red'], '', /^INVALID_ARGUMENT: unknown flag --colour/],
-    ['a bad frontier', [...W, '--lower', '[["0"],["1"]]', '--upper', '[]'], '', /^INVALID_ARGUMENT: --lower: \{0, 1\} is not an antichain/],
-    ['frontier JSON that does not parse', [...W, '--lower', '[[0]', '--upper', '[]'], '', /^INVALID_ARGUMENT: bad --lower JSON: /],
-    ['frontiers of different dims', [...W, '--lower', '[["0"]]', '--upper', '[["1","1"]]'], '', /^INVALID_ARGUMENT: --upper has 2 coordinates, --lower 1$/],
-    ['empty frontiers without --dims', [...W, '--lower', '[]', '--upper', '[]'], '', /^INVALID_ARGUMENT: cannot infer the number of coordinates/],
+    ['a missing flag', [...W, '--lower', '[["0"]]'], '', /^compactd write-batch: --upper is required \(see compactd write-batch --help\)$/],
+    ['an unknown flag', [...W, ...D1, '--colour', 'red'], '', /^compactd write-batch: unknown flag --colour \(see compactd write-batch --help\)$/],
+    ['a mistyped flag', [...W, ...D1, '--uper', '[]'], '', /^compactd write-batch: unknown flag --uper \(did you mean --upper\?\)$/],
+    ['a bad frontier', [...W, '--lower', '[["0"],["1"]]', '--upper', '[]'], '', /^compactd write-batch: --lower: \{0, 1\} is not an antichain/],
+    ['frontier JSON that does not parse', [...W, '--lower', '[[0]', '--upper', '[]'], '', /^compactd write-batch: bad --lower JSON: /],
+    ['frontiers of different dims', [...W, '--lower', '[["0"]]', '--upper', '[["1","1"]]'], '', /^compactd write-batch: --upper has 2 coordinates, --lower 1$/],
+    ['empty frontiers without --dims', [...W, '--lower', '[]', '--upper', '[]'], '', /^compactd write-batch: cannot infer the number of coordinates/],
     ['bad JSON on stdin', [...W, ...D1], `${line('a', [1], 1)}\n{"k": nope}\n`, /^INVALID_ARGUMENT: stdin line 2: bad NDJSON update: /],
     ['bad base64', [...W, ...D1], '{"k":"a$b=","v":"","t":["1"],"d":"1"}', /^INVALID_ARGUMENT: stdin line 1: k: "a\$b=" is not base64$/],
     ['wrong dims', [...W, ...D1], `${line('a', [1, 2], 1)}\n`, /^INVALID_ARGUMENT: stdin line 1: t: has 2 coordinates, expected 1$/],
@@ -181,8 +183,8 @@ describe('errors are one line with the status code name', () => {
     ['a diff outside i64', [...W, ...D1], `${line('a', [1], '9223372036854775808')}\n`, /^INVALID_ARGUMENT: stdin line 1: d: 9223372036854775808 leaves the int64 range$/],
     ['a sum outside i64', [...W, ...D1], `${line('a', [1], '9223372036854775807')}\n${line('a', [1], 1)}\n`, /^OUT_OF_RANGE: diff sum leaves the i64 range$/],
     ['a bad store URL', ['write-batch', '--blob', 'ftp://x', '--shard', 's', ...D1], '', /^INVALID_ARGUMENT: .*ftp:\/\/x/],
-    ['a bad shard', ['read-batch', '--blob', 'mem://errors', '--shard', 'a/b'], '{}', /^INVALID_ARGUMENT: bad shard id "a\/b"/],
-    ['a batch that is not JSON', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], 'nope', /^INVALID_ARGUMENT: bad HollowBatch JSON: /],
+    ['a bad shard', ['read-batch', '--blob', 'mem://errors', '--shard', 'a/b'], '{}', /^compactd read-batch: bad shard id "a\/b": use 1 to 128 letters, digits, "_" or "-", starting with a letter or digit$/],
+    ['a batch that is not JSON', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], 'nope', /^INVALID_ARGUMENT: bad HollowBatch or CompactResponse JSON: /],
     ['a batch without desc', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], '{"runs":[]}', /^INVALID_ARGUMENT: desc: missing$/],
     ['a batch with an unknown field', ['read-batch', '--blob', 'mem://errors', '--shard', 's1'], '{"desc":{},"partz":[]}', /^INVALID_ARGUMENT: partz: unknown field of HollowBatch$/],
   ])('%s', async (_name, argv, input, re) => {
@@ -222,7 +224,7 @@ describe('as a child process', () => {
     });
   }
 
-  it('writes and reads a batch through real stdin/stdout, and exits 1 with one line on error', async () => {
+  it('writes and reads a batch through real stdin/stdout, and exits 2 with one line on a usage error', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'compactd-cli-child-'));
     try {
       const blob = `file://${dir}`;
@@ -232,9 +234,44 @@ describe('as a child process', () => {
       const r = await spawnCli(['read-batch', '--blob', blob, '--shard', 'c1'], w.stdout);
       expect(r).toEqual({ code: 0, stdout: expectedSample(), stderr: '' });
       const bad = await spawnCli(['read-batch', '--blob', blob], '');
-      expect(bad).toEqual({ code: 1, stdout: '', stderr: 'INVALID_ARGUMENT: --shard is required (see compactd read-batch --help)\n' });
+      expect(bad).toEqual({ code: 2, stdout: '', stderr: 'compactd read-batch: --shard is required (see compactd read-batch --help)\n' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('help text and usage errors, as a person meets them', () => {
+  it('serve --help shows value placeholders, allowed values, one default style and --version', async () => {
+    const r = await runChild(['serve', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\n {2}--port PORT +gRPC port/);
+    expect(r.stdout).toMatch(/\n {2}--blob URL +/);
+    expect(r.stdout).toMatch(/\n {2}--compression none\|zstd\|lz4 +/);
+    expect(r.stdout).toMatch(/\n {2}--log-level LEVEL +.*one of fatal, error, warn, info, debug, trace, silent \(default info\)/);
+    expect(r.stdout).toMatch(/\n {2}--log-format auto\|json\|pretty +/);
+    expect(r.stdout).toContain('(default 0: never)');
+    expect(r.stdout).toMatch(/\n {2}--version +/);
+    expect(r.stdout).not.toContain('(default:');
+    expect((await runChild(['serve', '--version'])).stdout).toMatch(/^compactd \d+\.\d+\.\d+\n$/);
+  });
+
+  it('orphans --help marks --blob required without a default', async () => {
+    const r = await run(['orphans', '--help']);
+    expect(r.stdout).toMatch(/\n {2}--blob URL +.*\(required\)\n/);
+    expect(r.stdout).not.toContain('required; default');
+  });
+
+  it('a mistyped flag gets "did you mean", exit 2, no status code name', async () => {
+    const r = await runChild(['compact', '--endpont', '127.0.0.1:1']);
+    expect(r).toEqual({ code: 2, stdout: '', stderr: 'compactd compact: unknown flag --endpont (did you mean --endpoint?)\n' });
+    const s = await runChild(['serve', '--queue-sise', '3']);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toBe('compactd serve: unknown flag --queue-sise (did you mean --queue-size?)\n');
+  });
+
+  it('COMPACTD_PORT=abc makes health fail clearly instead of probing the default port', async () => {
+    const r = await runChild(['health'], '', { env: { COMPACTD_PORT: 'abc' } });
+    expect(r).toEqual({ code: 2, stdout: '', stderr: 'compactd health: COMPACTD_PORT: expected a whole number from 0 to 65535, got "abc"\n' });
   });
 });

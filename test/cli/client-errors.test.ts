@@ -32,8 +32,9 @@ async function freePort(): Promise<number> {
 }
 
 /** Exactly one line on stderr, nothing on stdout, exit 1. */
+/** The one stderr line of a failure: exit 2 for a usage error (`compactd <command>: ...`), else 1. */
 function oneLine(r: Result): string {
-  expect(r.code).toBe(1);
+  expect(r.code).toBe(r.stderr.startsWith('compactd ') ? 2 : 1);
   expect(r.stdout).toBe('');
   expect(r.stderr.endsWith('\n')).toBe(true);
   expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
@@ -91,9 +92,9 @@ describe('client commands facing a wrong endpoint', { timeout: 180_000 }, () => 
     expect(compact.stderr).toBe('');
     expect(JSON.parse(compact.stdout)).toMatchObject({ outcome: 'COMPACTED' });
     expect(health).toEqual({ code: 0, stdout: 'SERVING\n', stderr: '' });
-    expect(oneLine(ftp)).toBe('INVALID_ARGUMENT: --endpoint: expected HOST:PORT (or http://HOST:PORT, https://HOST:PORT for TLS), not a ftp:// URL, got "ftp://127.0.0.1:1"');
-    expect(oneLine(pathy)).toMatch(/^INVALID_ARGUMENT: --endpoint: a gRPC endpoint has no path; expected HOST:PORT, got "http:\/\/127\.0\.0\.1:\d+\/compactd"$/);
-    expect(oneLine(noPort)).toBe('INVALID_ARGUMENT: --endpoint: expected HOST:PORT with a port from 1 to 65535, got "127.0.0.1"');
+    expect(oneLine(ftp)).toBe('compactd health: --endpoint: expected HOST:PORT (or http://HOST:PORT, https://HOST:PORT for TLS), not a ftp:// URL, got "ftp://127.0.0.1:1"');
+    expect(oneLine(pathy)).toMatch(/^compactd compact: --endpoint: a gRPC endpoint has no path; expected HOST:PORT, got "http:\/\/127\.0\.0\.1:\d+\/compactd"$/);
+    expect(oneLine(noPort)).toBe('compactd health: --endpoint: expected HOST:PORT with a port from 1 to 65535, got "127.0.0.1"');
     expect(oneLine(tlsClash)).toMatch(/^INVALID_ARGUMENT: address: http:\/\/127\.0\.0\.1:\d+ says plain text \(http:\/\/\) but TLS was asked for/);
   });
 
@@ -117,8 +118,8 @@ describe('client commands facing a wrong endpoint', { timeout: 180_000 }, () => 
         runChild(['compact', '--endpoint', `127.0.0.1:${port}`, '--deadline-seconds', '2'], request),
         runChild(['loadgen', '--endpoint', `127.0.0.1:${ts.server.port}`, '--deadline-seconds', '0']),
       ]);
-      expect(oneLine(zero)).toBe('INVALID_ARGUMENT: --deadline-seconds: expected a number of seconds > 0, got "0"');
-      expect(oneLine(loadgenZero)).toBe('INVALID_ARGUMENT: --deadline-seconds: expected a number of seconds > 0, got "0"');
+      expect(oneLine(zero)).toBe('compactd compact: --deadline-seconds: expected a number of seconds > 0, got "0"');
+      expect(oneLine(loadgenZero)).toBe('compactd loadgen: --deadline-seconds: expected a number of seconds > 0, got "0"');
       expect(oneLine(late)).toBe(`DEADLINE_EXCEEDED: no answer from 127.0.0.1:${port} within 2 s (no connection was made)`);
     } finally {
       for (const s of sockets) s.destroy();

@@ -77,9 +77,9 @@ describe('compactd compact --local', () => {
   });
 
   it('needs exactly one of --local and --endpoint, and valid JSON', async () => {
-    expectError(await run(['compact'], '{}'), /^INVALID_ARGUMENT: .*--endpoint.*--local/);
-    expectError(await run(['compact', '--local', '--endpoint', '127.0.0.1:1'], '{}'), /^INVALID_ARGUMENT: .*exactly one/);
+    expectError(await run(['compact'], '{}'), /^compactd compact: .*--endpoint.*--local/);
+    expectError(await run(['compact', '--local', '--endpoint', '127.0.0.1:1'], '{}'), /^compactd compact: .*exactly one/);
     expectError(await run(['compact', '--local', '--blob', blob], '{nope'), /^INVALID_ARGUMENT: /);
-    expectError(await run(['compact', '--local', '--blob', blob, '--compression', 'gzip'], '{}'), /^INVALID_ARGUMENT: --compression/);
+    expectError(await run(['compact', '--local', '--blob', blob, '--compression', 'gzip'], '{}'), /^compactd compact: --compression/);
   });
 });

@@ -132,7 +132,7 @@ describe('compactd health', () => {
   });
 
   it('refuses a bad timeout with one line', async () => {
-    expectError(await run(['health', '--timeout-seconds', 'soon']), /^INVALID_ARGUMENT: --timeout-seconds: expected a number of seconds > 0, got "soon"$/);
-    expectError(await run(['health', '--timeout-seconds', '0']), /^INVALID_ARGUMENT: --timeout-seconds/);
+    expectError(await run(['health', '--timeout-seconds', 'soon']), /^compactd health: --timeout-seconds: expected a number of seconds > 0, got "soon"$/);
+    expectError(await run(['health', '--timeout-seconds', '0']), /^compactd health: --timeout-seconds/);
   });
 });

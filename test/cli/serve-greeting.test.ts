@@ -135,10 +135,10 @@ describe.skipIf(needScript)(`compactd serve start-up${needScript ? ' (skipped: n
     ]);
   });
 
-  it('says a bad option in one line and one JSON record when piped, and exits 1', async () => {
+  it('says a bad option in one line and one JSON record when piped, and exits 2', async () => {
     const child = spawnServe(['--queue-size', 'x']);
-    expect((await child.exit).code).toBe(1);
-    expect(child.stderr()).toBe('INVALID_ARGUMENT: --queue-size: expected a whole number >= 1, got "x"\n');
+    expect((await child.exit).code).toBe(2);
+    expect(child.stderr()).toBe('compactd serve: --queue-size: expected a whole number >= 1, got "x"\n');
     expect(child.lines).toEqual([
       expect.objectContaining({ level: 60, msg: 'server failed to start', kind: 'invalid', error: '--queue-size: expected a whole number >= 1, got "x"' }),
     ]);

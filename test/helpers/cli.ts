@@ -27,9 +27,12 @@ export async function run(argv: string[], input = '', cwd = ROOT): Promise<Resul
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
-/** One line on stderr, nothing on stdout, exit 1. */
+/**
+ * One line on stderr, nothing on stdout; exit 2 for a usage error (a pattern for
+ * `compactd <command>: ...`), else exit 1.
+ */
 export function expectError(r: Result, re: RegExp): void {
-  expect(r.code).toBe(1);
+  expect(r.code).toBe(/^\^compactd[ :]/.test(re.source) ? 2 : 1);
   expect(r.stdout).toBe('');
   expect(r.stderr.endsWith('\n')).toBe(true);
   expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);

@@ -192,9 +192,9 @@ describe('compactd loadgen', () => {
   });
 
   it('refuses bad flags with one line', async () => {
-    expectError(await run(['loadgen', '--compact-every', '1']), /^INVALID_ARGUMENT: compact every must be a whole number >= 2/);
-    expectError(await run(['loadgen', '--race-fraction', '2']), /^INVALID_ARGUMENT: --race-fraction: expected a number from 0 to 1/);
-    expectError(await run(['loadgen', '--duration-seconds', 'x']), /^INVALID_ARGUMENT: --duration-seconds/);
+    expectError(await run(['loadgen', '--compact-every', '1']), /^compactd loadgen: compact every must be a whole number >= 2/);
+    expectError(await run(['loadgen', '--race-fraction', '2']), /^compactd loadgen: --race-fraction: expected a number from 0 to 1/);
+    expectError(await run(['loadgen', '--duration-seconds', 'x']), /^compactd loadgen: --duration-seconds/);
   });
 
   it('draws a progress bar and aligns the summary table', () => {

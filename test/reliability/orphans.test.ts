@@ -99,12 +99,12 @@ describe('compactd orphans', () => {
 
   it('refuses --delete without --live, bad durations, bad live files and bad shards, deleting nothing', async () => {
     await put('s3', serviceKey());
-    expectError(await run(['orphans', '--blob', url, '--shard', 's3', '--delete']), /^INVALID_ARGUMENT: orphans: --delete needs --live/);
-    expectError(await run(['orphans', '--blob', url, '--shard', 's3', '--older-than', '5 minutes']), /^INVALID_ARGUMENT: --older-than: expected a duration/);
+    expectError(await run(['orphans', '--blob', url, '--shard', 's3', '--delete']), /^compactd orphans: --delete needs --live/);
+    expectError(await run(['orphans', '--blob', url, '--shard', 's3', '--older-than', '5 minutes']), /^compactd orphans: --older-than: expected a duration/);
     const bad = path.join(dir, 'bad.json');
     await writeFile(bad, '{"runs": 3}');
-    expectError(await run(['orphans', '--blob', url, '--shard', 's3', '--live', bad, '--delete']), /^INVALID_ARGUMENT: --live: batch 0: /);
-    expectError(await run(['orphans', '--blob', url, '--shard', '../s3']), /^INVALID_ARGUMENT: bad shard id/);
+    expectError(await run(['orphans', '--blob', url, '--shard', 's3', '--live', bad, '--delete']), /^compactd orphans: --live: batch 0: /);
+    expectError(await run(['orphans', '--blob', url, '--shard', '../s3']), /^compactd orphans: bad shard id/);
     expect(await listKeys(blob, 's3/')).toHaveLength(1);
   });
 

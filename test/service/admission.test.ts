@@ -6,7 +6,7 @@ import { CompactdError } from '../../src/model/errors.js';
 import { createMetrics } from '../../src/obs/metrics.js';
 import { RequestAbort } from '../../src/service/abort.js';
 import { metricSum } from './prom.js';
-import { Admission, compactionTimeoutMs, requestSize, shouldCompact, type AdmissionPermit } from '../../src/service/admission.js';
+import { Admission, compactionTimeoutMs, requestSize, shouldCompact, skipReason, type AdmissionPermit } from '../../src/service/admission.js';
 
 const MiB = 1024 * 1024;
 
@@ -63,6 +63,16 @@ describe('request size and heuristics', () => {
     expect(shouldCompact(false, { ...small, inputs: 8 }, cfg)).toBe(true);
     expect(shouldCompact(false, { ...small, parts: 8 }, cfg)).toBe(true);
     expect(shouldCompact(false, { ...small, updates: 1024 }, cfg)).toBe(true);
+  });
+
+  it('says why it skips, from the thresholds in force, and has no reason when it compacts', () => {
+    const small = { inputs: 2, parts: 2, updates: 3, bytes: 0 };
+    expect(skipReason(false, small, liveConfig().get())).toBe('2 inputs < 8, 2 parts < 8, 3 updates < 1024; set "force": true to compact anyway');
+    expect(skipReason(false, small, liveConfig({ heuristicMinInputs: 5, heuristicMinParts: 6, heuristicMinUpdates: 7 }).get())).toBe(
+      '2 inputs < 5, 2 parts < 6, 3 updates < 7; set "force": true to compact anyway',
+    );
+    expect(skipReason(true, small, liveConfig().get())).toBeUndefined();
+    expect(skipReason(false, { ...small, parts: 8 }, liveConfig().get())).toBeUndefined();
   });
 
   it('compacts from each threshold on and never below all of them (property)', () => {

@@ -83,17 +83,20 @@ describe('Compact', () => {
     const res = await client.compact(compactRequest('skip', inputs, { force: false, requestId: 'req-skip' }));
     expect(res.outcome).toBe('skipped');
     expect(res.output).toBeUndefined();
+    const reason = '2 inputs < 8, 2 parts < 8, 20 updates < 1024; set "force": true to compact anyway';
+    expect(res.reason).toBe(reason);
     expect(await outputsOf('skip')).toEqual([]);
     const after = await scrape();
     expect(metricSum(after, 'compactd_compaction_skipped_total') - metricSum(before, 'compactd_compaction_skipped_total')).toBe(1);
     expect(metricSum(after, 'compactd_compaction_started_total')).toBe(metricSum(before, 'compactd_compaction_started_total'));
-    expect(t.logs.some((l) => l.requestId === 'req-skip' && l.msg === 'compaction skipped')).toBe(true);
+    expect(t.logs.some((l) => l.requestId === 'req-skip' && l.msg === 'compaction skipped' && l.reason === reason)).toBe(true);
   });
 
   it('compacts without force once a heuristic threshold is met', async () => {
     const { inputs } = await writeInputs(blob, 'many', 8, 3);
     const res = await client.compact(compactRequest('many', inputs, { force: false }));
     expect(res.outcome).toBe('compacted');
+    expect(res.reason).toBeUndefined();
   });
 });
 

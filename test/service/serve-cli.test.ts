@@ -74,10 +74,10 @@ describe('compactd serve', () => {
     }
   });
 
-  it('refuses a bad option with one line and exit 1', async () => {
+  it('refuses a bad option with one usage line and exit 2', async () => {
     const child = spawnServe(['--queue-size', 'x']);
-    expect((await child.exit).code).toBe(1);
-    expect(child.stderr()).toBe('INVALID_ARGUMENT: --queue-size: expected a whole number >= 1, got "x"\n');
+    expect((await child.exit).code).toBe(2);
+    expect(child.stderr()).toBe('compactd serve: --queue-size: expected a whole number >= 1, got "x"\n');
   });
 
   it('prints its options on --help', async () => {

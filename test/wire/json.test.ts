@@ -51,7 +51,7 @@ const sample: HollowBatch = {
 describe('canonical JSON rendering', () => {
   it('uses lowerCamelCase names, decimal strings for 64-bit integers, base64 bytes and enum names', () => {
     expect(hollowBatchToJson(sample)).toEqual({
-      desc: { lower: { elements: [{ coords: ['0', '5'] }] }, upper: { elements: [] }, since: { elements: [{ coords: ['0', '0'] }] } },
+      desc: { lower: [['0', '5']], upper: [], since: [['0', '0']] },
       runs: [
         {
           parts: [
@@ -152,7 +152,7 @@ describe('lenient but exact parsing', () => {
     ['an unknown field', { ...base, shardID: 'x' }, /^shardID: unknown field of CompactRequest$/],
     ['a field given under both names', { ...base, shardId: 's2' }, /^shardId: given twice \(as "shard_id" and "shardId"\)$/],
     ['an inexact number', { ...base, inputs: [{ ...base.inputs[0], len: 2 ** 64 }] }, /^inputs\[0\]\.len: 18446744073709552000 is not an exact integer/],
-    ['a negative u64', { ...base, desc: { ...base.desc, lower: [['-1']] } }, /^desc\.lower\.elements\[0\]\.coords\[0\]: -1 is negative$/],
+    ['a negative u64', { ...base, desc: { ...base.desc, lower: [['-1']] } }, /^desc\.lower\[0\]\[0\]: -1 is negative$/],
     ['a fractional u64', { ...base, inputs: [{ ...base.inputs[0], len: 1.5 }] }, /^inputs\[0\]\.len: 1\.5 is not an exact integer/],
     ['bad base64', { ...base, inputs: [{ ...base.inputs[0], runs: [{ parts: [{ inline: { data: 'a' } }] }] }] }, /^inputs\[0\]\.runs\[0\]\.parts\[0\]\.inline\.data: "a" is not base64/],
     ['both oneof members', { ...base, inputs: [{ ...base.inputs[0], runs: [{ parts: [{ hollow: { key: 'a' }, inline: { data: 'AA==' } }] }] }] }, /^inputs\[0\]\.runs\[0\]\.parts\[0\]: only one of hollow, inline may be set$/],
@@ -185,10 +185,11 @@ describe('antichainFromJson', () => {
   it.each([
     ['[["1"],["2"]]', /^--lower: \{1, 2\} is not an antichain/],
     ['[[]]', /^--lower\.elements\[0\]\.coords: a timestamp needs at least one coordinate$/],
-    ['[["x"]]', /^--lower\.elements\[0\]\.coords\[0\]: "x" is not an unsigned 64-bit integer$/],
+    ['[["x"]]', /^--lower\[0\]\[0\]: "x" is not an unsigned 64-bit integer$/],
+    ['[0]', /^--lower\[0\]: expected a timestamp: a list of coordinates such as \["0"\], got 0$/],
     ['[["0"],["0","1"]]', /^--lower\.elements: timestamps of different dimensions/],
     ['[["0"]', /^bad --lower JSON: /],
-    ['"0"', /^--lower: expected a JSON object for Antichain, got "0"$/],
+    ['"0"', /^--lower: expected a frontier: a list of timestamps such as \[\["0"\]\] \(\[\] is the empty frontier\), got "0"$/],
   ])('rejects %s', (text, re) => {
     expect(invalidMessage(() => antichainFromJson(text, '--lower'))).toMatch(re);
   });

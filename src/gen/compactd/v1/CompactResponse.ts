@@ -29,6 +29,10 @@ export interface CompactResponse {
    */
   'output'?: (_compactd_v1_HollowBatch | null);
   'stats'?: (_compactd_v1_CompactStats | null);
+  /**
+   * Why a SKIPPED answer skipped, in words (the heuristics' thresholds); empty when COMPACTED.
+   */
+  'reason'?: (string);
 }
 
 export interface CompactResponse__Output {
@@ -38,4 +42,8 @@ export interface CompactResponse__Output {
    */
   'output': (_compactd_v1_HollowBatch__Output | null);
   'stats': (_compactd_v1_CompactStats__Output | null);
+  /**
+   * Why a SKIPPED answer skipped, in words (the heuristics' thresholds); empty when COMPACTED.
+   */
+  'reason': (string);
 }
