@@ -4,7 +4,7 @@
  * `--name=true|false` and `--no-name`. Unknown flags, flags given twice, missing values, bad
  * values and stray arguments are UsageErrors (one line, pointing at `--help` or at the flag meant).
  */
-import { parseByteSize, SIZE_SYNTAX, splitFlagsAndArgs, usage, wantsHelp } from '../config/argv.js';
+import { BOOLEAN_SYNTAX, parseBoolean, parseByteSize, SIZE_SYNTAX, splitFlagsAndArgs, usage, wantsHelp } from '../config/argv.js';
 
 export type FlagType = 'string' | 'boolean' | 'count' | 'bytes';
 
@@ -44,10 +44,11 @@ function parseValue(spec: FlagSpec, raw: string, hint: string): FlagValue {
   switch (spec.type) {
     case 'string':
       return raw;
-    case 'boolean':
-      if (/^true$/i.test(raw)) return true;
-      if (/^false$/i.test(raw)) return false;
-      throw usage(`${where}: expected true or false, got ${JSON.stringify(raw)}${hint}`);
+    case 'boolean': {
+      const b = parseBoolean(raw);
+      if (b === undefined) throw usage(`${where}: expected ${BOOLEAN_SYNTAX}, got ${JSON.stringify(raw)}${hint}`);
+      return b;
+    }
     case 'count': {
       if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
         throw usage(`${where}: expected a whole number, got ${JSON.stringify(raw)}${hint}`);

@@ -7,44 +7,20 @@
 import { status, type ClientReadableStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { CompactRequest, CompactResponse, HollowPart } from '../model/batch.js';
 import { newCompactionId } from '../model/compaction-id.js';
+import type { CompactionProgress, JobEvent, JobPhase } from '../model/progress.js';
 import { CompactdError } from '../model/errors.js';
 import type { CompactEvent__Output } from '../gen/compactd/v1/CompactEvent.js';
 import type { CompactionProgress__Output } from '../gen/compactd/v1/CompactionProgress.js';
 import type { CompactionSummary__Output } from '../gen/compactd/v1/CompactionSummary.js';
 import { compactRequestToProto, compactResponseFromProto, partFromProto } from '../wire/convert.js';
 
-export type CompactionPhase = 'queued' | 'fetching' | 'merging' | 'uploading' | 'checking' | 'unspecified';
+export type CompactionPhase = JobPhase | 'unspecified';
 
 /** A progress report as the library hands it out (byte and update counts as numbers). */
-export interface CompactionProgressView {
-  readonly compactionId: string;
-  readonly shardId: string;
-  readonly phase: CompactionPhase;
-  readonly chunk: number;
-  readonly chunks: number;
-  readonly inputBytesDone: number;
-  readonly inputBytesTotal: number;
-  readonly inputUpdatesDone: number;
-  readonly inputUpdatesTotal: number;
-  readonly outputParts: number;
-  readonly outputBytes: number;
-  readonly outputUpdates: number;
-  readonly resumedBytes: number;
-  readonly elapsedSeconds: number;
-  /** Negative when unknown. */
-  readonly remainingSeconds: number;
-}
+export type CompactionProgressView = CompactionProgress<CompactionPhase>;
 
 export type CompactStreamEvent =
-  | { readonly type: 'accepted'; readonly compactionId: string; readonly resumed: boolean; readonly epoch: number }
-  | { readonly type: 'progress'; readonly progress: CompactionProgressView }
-  | {
-      readonly type: 'chunk';
-      readonly compactionId: string;
-      readonly chunk: number;
-      readonly inputs: readonly { readonly batch: number; readonly run: number }[];
-      readonly parts: readonly HollowPart[];
-    }
+  | JobEvent<CompactionPhase>
   | { readonly type: 'done'; readonly response: CompactResponse }
   /** The library is about to send the request again after `error` (the stream broke or the lease is held elsewhere). */
   | { readonly type: 'resend'; readonly attempt: number; readonly error: CompactdError };

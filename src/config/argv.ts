@@ -160,6 +160,19 @@ export function wantsHelp(argv: readonly string[]): boolean {
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kib: KiB, mib: MiB, gib: GiB, tib: TiB };
 
 /** What every byte-size flag accepts, for help texts and messages. */
+/** What a boolean flag or variable takes, for every command and `serve` alike. */
+export const BOOLEAN_SYNTAX = 'true or false (also 1/0, yes/no, on/off)';
+const TRUE_WORDS = ['true', '1', 'yes', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'off'];
+
+/** Reads a boolean the way BOOLEAN_SYNTAX says (any case), or undefined. */
+export function parseBoolean(text: string): boolean | undefined {
+  const lower = text.trim().toLowerCase();
+  if (TRUE_WORDS.includes(lower)) return true;
+  if (FALSE_WORDS.includes(lower)) return false;
+  return undefined;
+}
+
 export const SIZE_SYNTAX = 'a whole number of bytes, optionally with KiB, MiB, GiB or TiB (kB, MB, GB are refused)';
 
 /** Reads a byte size such as `1048576`, `128MiB` or `1 GiB`; undefined when it is not one or not a safe integer. */

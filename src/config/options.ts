@@ -21,7 +21,7 @@ import {
 } from '../model/defaults.js';
 import { MAX_PART_KEY_CHARS } from '../model/keys.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, GiB, KiB, MiB } from '../model/util/sizes.js';
-import { parseByteSize, readFlag, SIZE_SYNTAX, splitFlags, wantsHelp, type GivenFlag } from './argv.js';
+import { BOOLEAN_SYNTAX, parseBoolean, parseByteSize, readFlag, SIZE_SYNTAX, splitFlags, wantsHelp, type GivenFlag } from './argv.js';
 import { envName, type EnvSnapshot } from './env.js';
 import { parseFaultSpec } from './faults.js';
 import type { ServiceConfig } from '../model/service-config.js';
@@ -234,7 +234,7 @@ function expectation(spec: OptionSpec): string {
     case 'seconds':
       return `expected a number of seconds ${spec.exclusiveMin ? '>' : '>='} ${spec.min ?? 0}`;
     case 'boolean':
-      return 'expected true or false';
+      return `expected ${BOOLEAN_SYNTAX}`;
     case 'choice':
       return `expected one of ${spec.choices!.join(', ')}`;
     case 'text':
@@ -281,10 +281,9 @@ function parseText(source: string, spec: OptionSpec, raw: string): Value {
       return n;
     }
     case 'boolean': {
-      const lower = text.toLowerCase();
-      if (['true', '1', 'yes', 'on'].includes(lower)) return true;
-      if (['false', '0', 'no', 'off'].includes(lower)) return false;
-      throw bad(source, spec, raw);
+      const b = parseBoolean(text);
+      if (b === undefined) throw bad(source, spec, raw);
+      return b;
     }
     case 'choice':
       if (!spec.choices!.includes(text)) throw bad(source, spec, raw);

@@ -50,3 +50,21 @@ export class RequestAbort {
     this.timers.clear();
   }
 }
+
+/** The part of a server call (unary or streaming) that says whether and when its client gives up. */
+export interface ClientCall {
+  on(event: 'cancelled', listener: () => void): unknown;
+  readonly cancelled: boolean;
+  getDeadline(): Date | number;
+}
+
+/** Feeds the client's cancellation and deadline into a request's abort handle. */
+export function watchClient(call: ClientCall, abort: RequestAbort): void {
+  const cancelled = () => abort.abort(new CompactdError('cancelled', 'the client cancelled the request'));
+  call.on('cancelled', cancelled);
+  // A client that left before the handler got here will not emit 'cancelled' again.
+  if (call.cancelled) cancelled();
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (Number.isFinite(at)) abort.after(at - Date.now(), () => new CompactdError('deadline', 'the client deadline passed'));
+}

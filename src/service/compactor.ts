@@ -22,7 +22,7 @@ import type { CompactorHandlers } from '../gen/compactd/v1/Compactor.js';
 import type { DeletePartsRequest__Output } from '../gen/compactd/v1/DeletePartsRequest.js';
 import type { DeletePartsResponse } from '../gen/compactd/v1/DeletePartsResponse.js';
 import { validCompactRequestFromProto, compactResponseToProto, deletePartsRequestFromProto, deletePartsResponseToProto } from '../wire/convert.js';
-import { RequestAbort } from './abort.js';
+import { RequestAbort, watchClient } from './abort.js';
 import { compactionTimeoutMs, requestSize, skipReason, type Admission } from './admission.js';
 import { toServiceError } from './status.js';
 import { jobHandlers } from './jobs/handlers.js';
@@ -85,17 +85,6 @@ function answer<T>(callback: sendUnaryData<T>, run: () => Promise<T>): void {
     (res) => callback(null, res),
     (err: unknown) => callback(err as Parameters<sendUnaryData<T>>[0]),
   );
-}
-
-/** Feeds the client's cancellation and deadline into a request's abort handle. */
-function watchClient(call: ServerUnaryCall<unknown, unknown>, abort: RequestAbort): void {
-  const cancelled = () => abort.abort(new CompactdError('cancelled', 'the client cancelled the request'));
-  call.on('cancelled', cancelled);
-  // A client that left before the handler got here will not emit 'cancelled' again.
-  if (call.cancelled) cancelled();
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-  if (Number.isFinite(at)) abort.after(at - Date.now(), () => new CompactdError('deadline', 'the client deadline passed'));
 }
 
 async function compactCall(

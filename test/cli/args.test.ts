@@ -34,6 +34,10 @@ describe('parseFlags', () => {
     expect(parse('--shard', 's', '--inline')).toMatchObject({ inline: true });
     expect(parse('--inline', '--shard', 's')).toMatchObject({ inline: true, shard: 's' });
     expect(parse('--shard', 's', '--inline', 'false')).toMatchObject({ inline: false });
+    // The booleans of every command read as serve's do (config/argv.ts parseBoolean).
+    expect(parse('--shard', 's', '--inline=yes')).toMatchObject({ inline: true });
+    expect(parse('--shard', 's', '--inline=OFF')).toMatchObject({ inline: false });
+    expect(parse('--shard', 's', '--inline=1')).toMatchObject({ inline: true });
     expect(parse('--shard', 's', '--inline=FALSE')).toMatchObject({ inline: false });
     expect(parse('--shard', 's', '--no-inline')).toMatchObject({ inline: false });
   });
@@ -71,7 +75,7 @@ describe('parseFlags', () => {
     [[], '--shard is required (see compactd cmd --help)'],
     [['--shard', 's', '--dims', '-1'], '--dims: expected a whole number, got "-1" (see compactd cmd --help)'],
     [['--shard', 's', '--dims', '1.5'], '--dims: expected a whole number, got "1.5" (see compactd cmd --help)'],
-    [['--shard', 's', '--inline=yes'], '--inline: expected true or false, got "yes" (see compactd cmd --help)'],
+    [['--shard', 's', '--inline=maybe'], '--inline: expected true or false (also 1/0, yes/no, on/off), got "maybe" (see compactd cmd --help)'],
     [['--shard', 's', '--target-part-bytes', '5 parsecs'], '--target-part-bytes: expected a byte size such as 1048576 or 128MiB, got "5 parsecs" (see compactd cmd --help)'],
     [['--shard', 's', '--target-part-bytes', '99999999999GiB'], '--target-part-bytes: expected a byte size such as 1048576 or 128MiB, got "99999999999GiB" (see compactd cmd --help)'],
   ])('rejects %j', (argv, message) => {

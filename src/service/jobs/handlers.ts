@@ -17,7 +17,7 @@ import type { CompactRequest__Output } from '../../gen/compactd/v1/CompactReques
 import type { ListCompactionsRequest__Output } from '../../gen/compactd/v1/ListCompactionsRequest.js';
 import type { ListCompactionsResponse } from '../../gen/compactd/v1/ListCompactionsResponse.js';
 import { compactResponseToProto, partToProto } from '../../wire/convert.js';
-import { RequestAbort } from '../abort.js';
+import { RequestAbort, watchClient } from '../abort.js';
 import { toServiceError } from '../status.js';
 import type { JobProgress, JobSummary } from './registry.js';
 import { runJob, type JobDeps, type JobEvent } from './run.js';
@@ -128,12 +128,7 @@ async function compactStream(ctx: JobHandlerContext, call: ServerWritableStream<
   try {
     if (!ctx.accepting()) throw shuttingDown();
     const req: ValidCompactRequest = { ...ctx.decode(call.request), requestId };
-    const cancelled = () => abort.abort(new CompactdError('cancelled', 'the client cancelled the request'));
-    call.on('cancelled', cancelled);
-    if (call.cancelled) cancelled();
-    const deadline = call.getDeadline();
-    const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-    if (Number.isFinite(at)) abort.after(at - Date.now(), () => new CompactdError('deadline', 'the client deadline passed'));
+    watchClient(call, abort);
     const response = await runJob(ctx, { req, abort, log, emit: (e) => send(eventToProto(e)) });
     send({ done: compactResponseToProto(response) });
     ended = true;

@@ -4,32 +4,15 @@
  * of finished ones. Ids are unique among the queued and running compactions of a process.
  */
 import { CompactdError } from '../../model/errors.js';
+import type { CompactionProgress, JobPhase } from '../../model/progress.js';
 import type { RequestAbort } from '../abort.js';
 
-export type JobPhase = 'queued' | 'fetching' | 'merging' | 'uploading' | 'checking';
+export type { JobPhase };
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 /** What a progress event carries (docs/jobs.md). */
-export interface JobProgress {
-  readonly compactionId: string;
-  readonly shardId: string;
-  readonly phase: JobPhase;
-  readonly chunk: number;
-  readonly chunks: number;
-  readonly inputBytesDone: number;
-  readonly inputBytesTotal: number;
-  readonly inputUpdatesDone: number;
-  readonly inputUpdatesTotal: number;
-  readonly outputParts: number;
-  readonly outputBytes: number;
-  readonly outputUpdates: number;
-  readonly resumedBytes: number;
-  readonly elapsedSeconds: number;
-  /** Negative when unknown. */
-  readonly remainingSeconds: number;
-}
+export type JobProgress = CompactionProgress;
 
-/** One compaction as listed. */
 export interface JobSummary {
   readonly compactionId: string;
   readonly shardId: string;

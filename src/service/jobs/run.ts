@@ -22,22 +22,12 @@ import { statusName } from '../status.js';
 import type { WorkerPool } from '../workers.js';
 import { CheckpointStore, planKey, requestFingerprint, type Checkpoint } from './checkpoint.js';
 import { acquireLease, copyAnswer, newOwner, prepareResume, type PreparedResume } from './lease.js';
-import { ProgressTracker, type JobEntry, type JobProgress, type JobRegistry } from './registry.js';
+import { ProgressTracker, type JobEntry, type JobRegistry } from './registry.js';
 import type { ValidCompactRequest } from '../../model/validate.js';
+import type { JobEvent } from '../../model/progress.js';
 
-/** What a job reports to its caller, in order: accepted first, then progress and chunks. */
-export type JobEvent =
-  | { readonly type: 'accepted'; readonly compactionId: string; readonly resumed: boolean; readonly epoch: number }
-  | { readonly type: 'progress'; readonly progress: JobProgress }
-  | {
-      readonly type: 'chunk';
-      readonly compactionId: string;
-      readonly chunk: number;
-      readonly inputs: readonly { readonly batch: number; readonly run: number }[];
-      readonly parts: readonly HollowPart[];
-    };
+export type { JobEvent };
 
-/** What the job runner needs from the service. */
 export interface JobDeps {
   readonly options: ServeOptions;
   readonly metrics: Metrics;
