@@ -161,7 +161,8 @@ export class CompactorClient {
    * the id's lease is live elsewhere (ALREADY_EXISTS) it backs off and re-sends.
    */
   compactStream(req: CompactRequest, opts: StreamOptions = {}): AsyncGenerator<CompactStreamEvent> {
-    const method = this.compactor.CompactStream.bind(this.compactor) as unknown as Parameters<typeof compactStream>[0];
+    const method: Parameters<typeof compactStream>[0] = (arg, metadata, options) =>
+      this.compactor.CompactStream(arg as Parameters<typeof this.compactor.CompactStream>[0], metadata, options);
     return compactStream(method, () => this.metadata(), req, opts, (attempt) => Math.random() * Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** attempt), fromServiceError);
   }
 

@@ -135,7 +135,7 @@ export function guardHandlers<T extends object>(
         log.warn({ method: name, service, peer: call.getPeer(), kind: e.kind, error: e.message }, 'call refused');
         // A server-streaming call has no callback: its status goes out through the stream.
         if (typeof callback === 'function') callback(se);
-        else (call as unknown as NodeJS.EventEmitter).emit('error', se);
+        else call.emit('error', se);
         return;
       }
       handler(call, callback);

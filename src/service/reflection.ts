@@ -309,8 +309,15 @@ export function encodeFileDescriptor(file: FileProto): Uint8Array {
 export function addReflection(server: Server): void {
   const encoded = buildFileDescriptors(servedProtoFiles()).map((f) => Buffer.from(encodeFileDescriptor(f)));
   // @grpc/reflection reads only the `fileDescriptorProtos` of each entry of a package definition.
-  const definition = {
-    descriptors: { format: 'Protocol Buffer 3 FileDescriptorProto', type: {}, fileDescriptorProtos: encoded },
-  } as unknown as PackageDefinition;
+  const definition: PackageDefinition = {
+    descriptors: {
+      format: 'Protocol Buffer 3 DescriptorProto',
+      type: {},
+      fileDescriptorProtos: encoded,
+      // Never called: reflection serves descriptors, it serializes no message of this entry.
+      serialize: () => Buffer.alloc(0),
+      deserialize: () => ({}),
+    },
+  };
   new ReflectionService(definition).addToServer(server);
 }
