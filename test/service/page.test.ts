@@ -19,6 +19,11 @@ import { consolidate, desc1, splitAt, writeBatch } from '../helpers/batches.js';
 import { compactRequest, httpGetText, sampleRows, startTestServer, until, type TestServer } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+// Without Debian's chromium the test is skipped on a developer machine and FAILS in CI (CI=true),
+// where .ci/run installs it.
+const hasChromium = existsSync(CHROMIUM);
+const inCi = process.env.CI === 'true';
+const runs = hasChromium || inCi;
 
 let dir: string;
 let blob: Blob;
@@ -26,6 +31,7 @@ let t: TestServer;
 let browser: BrowserContext;
 
 beforeAll(async () => {
+  if (!runs) return;
   dir = await mkdtemp(path.join(tmpdir(), 'compactd-page-'));
   const url = pathToFileURL(dir).href;
   blob = await openBlob(url);
@@ -42,10 +48,10 @@ afterAll(async () => {
   await browser?.close();
   await t?.server.shutdown(0);
   await blob?.close();
-  await rm(dir, { recursive: true, force: true });
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-describe('live page', () => {
+describe.skipIf(!runs)(`live page${runs ? '' : ' (skipped: no /usr/bin/chromium; apt-get install chromium)'}`, () => {
   it('serves a self-contained HTML page at / and the job list as JSON at /compactions', async () => {
     const page = await httpGetText(t.server.metricsPort, '/');
     expect(page.status).toBe(200);
