@@ -6,7 +6,7 @@
  */
 import { usage } from '../config/argv.js';
 import { RUNTIME_OPTIONS, optionHelp, runtimeValueFromText } from '../config/options.js';
-import { CompactorClient } from '../client/compactor-client.js';
+import type { CompactorClient } from '../client/compactor-client.js';
 import { formatJson, serviceConfigToJson, serviceConfigUpdateFromJson } from '../wire/json.js';
 import type { FlagSpec, FlagValue } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
@@ -30,6 +30,8 @@ const SET_FLAGS: readonly FlagSpec[] = RUNTIME_OPTIONS.map((o) => {
 async function withAdmin<T>(flags: ReadonlyMap<string, FlagValue>, io: CliIo, f: (client: CompactorClient, deadlineMs?: number) => Promise<T>): Promise<T> {
   const endpoint = endpointFromFlags(flags)!;
   const deadline = deadlineSecondsFromFlags(flags);
+  // Loaded when the command runs, so that other commands (and --help) do not pay for gRPC.
+  const { CompactorClient } = await import('../client/compactor-client.js');
   const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
   try {
     return await f(client, deadline === undefined ? undefined : deadline * 1000);

@@ -4,7 +4,6 @@
  * (`--from-response`: every hollow part of its output); prints {"deleted","missing"}.
  */
 import { usage } from '../config/argv.js';
-import { CompactorClient } from '../client/compactor-client.js';
 import { readFlag } from '../config/argv.js';
 import { validateShardId } from '../model/keys.js';
 import { compactResponseFromJson, formatJson } from '../wire/json.js';
@@ -41,7 +40,9 @@ Prints {"deleted": N, "missing": M}; a key already gone counts as missing, not a
     }
     if (keys.length === 0 && !fromResponse) throw usage('give the keys to delete, or --from-response');
     const deadline = deadlineSecondsFromFlags(flags);
-    const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
+    // Loaded when the command runs, so that other commands (and --help) do not pay for gRPC.
+  const { CompactorClient } = await import('../client/compactor-client.js');
+  const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
     try {
       const res = await client.deleteParts(shardId, keys, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });
       await write(io.stdout, `${formatJson({ deleted: res.deleted, missing: res.missing })}\n`);
