@@ -143,19 +143,10 @@ export class S3Blob implements Blob {
   }
 
   async get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined> {
-    const Key = this.objectKey(key);
-    const signal = opts?.signal;
-    return this.call(`GET ${Key}`, signal, async () => {
-      let res;
-      try {
-        res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { abortSignal: signal });
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-      return readBody(res.Body, res.ContentLength, signal);
-    });
+    // One GET either way: the version (ETag) comes with the body.
+    return (await this.getVersioned(key, opts))?.data;
   }
+
 
   async set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
     const Key = this.objectKey(key);
