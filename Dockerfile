@@ -41,6 +41,6 @@ EXPOSE 50051 9464
 # The project's own health client asks the gRPC health service on 127.0.0.1:$COMPACTD_PORT;
 # a draining replica reports NOT_SERVING.
 HEALTHCHECK --interval=10s --timeout=6s --start-period=20s --retries=3 \
-    CMD ["node", "/app/bin/compactd.js", "health", "--timeout-seconds", "5"]
-ENTRYPOINT ["node", "/app/bin/compactd.js"]
+    CMD ["/app/bin/compactd", "health", "--timeout-seconds", "5"]
+ENTRYPOINT ["/app/bin/compactd"]
 CMD ["serve"]

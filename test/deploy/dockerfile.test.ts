@@ -65,9 +65,9 @@ describe('Dockerfile', () => {
     const unknown = Object.keys(env).filter((k) => k.startsWith('COMPACTD_') && !OPTIONS.some((o) => envName(o.flag) === k));
     expect(unknown).toEqual([]);
     const cmd = [...(one(runtime, 'ENTRYPOINT').exec ?? []), ...(one(runtime, 'CMD').exec ?? [])];
-    expect(cmd.slice(0, 2)).toEqual(['node', '/app/bin/compactd.js']);
-    expect(cmd[2]).toBe('serve');
-    const opts = parseServeOptions(cmd.slice(3), env);
+    expect(cmd[0]).toBe('/app/bin/compactd');
+    expect(cmd[1]).toBe('serve');
+    const opts = parseServeOptions(cmd.slice(2), env);
     expect(['0.0.0.0', '::']).toContain(opts.host);
     const exposed = runtime.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.text.split(/\s+/).map((p) => Number(p.split('/')[0])));
     expect(exposed.sort()).toEqual([opts.port, opts.metricsPort].sort());
@@ -78,10 +78,10 @@ describe('Dockerfile', () => {
   it('health checks through the project\'s own `health` command, with flags it has', () => {
     const hc = one(runtime, 'HEALTHCHECK');
     const exec = hc.exec!;
-    expect(exec.slice(0, 2)).toEqual(['node', '/app/bin/compactd.js']);
-    expect(COMMANDS.map((c) => c.name)).toContain(exec[2]);
-    expect(exec[2]).toBe('health');
-    const flags = parseFlags(exec.slice(3), HEALTH_FLAGS, 'health').values;
+    expect(exec[0]).toBe('/app/bin/compactd');
+    expect(exec[1]).toBe('health');
+    expect(COMMANDS.map((c) => c.name)).toContain(exec[1]);
+    const flags = parseFlags(exec.slice(2), HEALTH_FLAGS, 'health').values;
     // Without --endpoint the command probes 127.0.0.1 on COMPACTD_PORT, which the image sets.
     if (!flags.has('endpoint')) expect(runtimeEnv()[envName('port')]).toBeDefined();
     const timeout = Number(/--timeout=(\d+)s/.exec(hc.text)?.[1]);
@@ -98,7 +98,7 @@ describe('Dockerfile', () => {
         expect(ignored.some((p) => p.replace(/^\*\*\//, '') === src.replace(/\/$/, '')), `${src} is in .dockerignore`).toBe(false);
       }
     }
-    // bin/compactd.js loads ../dist/cli/main.js and the service loads proto/ at run time.
+    // bin/compactd runs bin/compactd.js, which loads ../dist/cli/main.js, and the service loads proto/ at run time.
     const runtimeCopies = runtime.filter((i) => i.keyword === 'COPY').map((i) => i.text);
     for (const needed of ['bin', 'proto', 'dist']) expect(runtimeCopies.some((t) => new RegExp(`(^|/|\\s)${needed}\\s`).test(`${t} `)), needed).toBe(true);
     for (const heavy of ['node_modules', '.git', 'dist', 'data']) expect(ignored.map((p) => p.replace(/^\*\*\//, ''))).toContain(heavy);

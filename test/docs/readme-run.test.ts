@@ -4,7 +4,7 @@
  * `compactd serve` started by the command `npm start` runs (package.json's start script).
  *
  * What differs from a person's terminal, and why:
- * - The directory has `node_modules/.bin/compactd` pointing at this checkout's bin/compactd.js
+ * - The directory has `node_modules/.bin/compactd` pointing at this checkout's bin/compactd
  *   (what `npm link` or `npm install <checkout>` gives, as the README says), so `npx compactd`
  *   resolves locally and never asks the registry.
  * - The service gets free ports through COMPACTD_PORT and COMPACTD_METRICS_PORT (tests run in
@@ -58,15 +58,15 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'compactd-readme-'));
   await writeFile(join(dir, 'package.json'), '{"name":"readme-run","private":true}\n');
   await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
-  await symlink(join(ROOT, 'bin', 'compactd.js'), join(dir, 'node_modules', '.bin', 'compactd'));
+  await symlink(join(ROOT, 'bin', 'compactd'), join(dir, 'node_modules', '.bin', 'compactd'));
   [port, metricsPort] = [await freePort(), await freePort()];
   // A person's terminal, not the test runner's: no NODE_OPTIONS preloads of the runner's own.
   const { NODE_OPTIONS: _runnerPreloads, ...base } = process.env;
   env = { ...base, COMPACTD_PORT: String(port), COMPACTD_METRICS_PORT: String(metricsPort), COMPACTD_LOG_FORMAT: 'json' };
 
-  // What `npm start` runs, with bin/compactd.js taken from the checkout.
+  // What `npm start` runs, with bin/compactd taken from the checkout.
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const start = pkg.scripts.start.replace('bin/compactd.js', join(ROOT, 'bin', 'compactd.js'));
+  const start = pkg.scripts.start.replace('bin/compactd', join(ROOT, 'bin', 'compactd'));
   serve = spawn('bash', ['-c', `exec ${start}`], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   serve.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
