@@ -3,6 +3,7 @@
  * it, and on a shared machine the load average says how much to trust the wall-clock columns.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 
 export interface MachineInfo {
@@ -10,6 +11,10 @@ export interface MachineInfo {
   readonly cores: number;
   readonly memoryBytes: number;
   readonly node: string;
+  /** The malloc settings this process (and the children that inherit them) run with, if any. */
+  readonly glibcTunables?: string;
+  /** The kernel's transparent huge page mode: huge pages for large buffers need `madvise` or `always`. */
+  readonly thp?: string;
   readonly date: string;
   /** 1, 5 and 15 minute load averages. */
   readonly loadAverage: readonly number[];
@@ -24,10 +29,22 @@ export function machineInfo(): MachineInfo {
     cores: availableParallelism(),
     memoryBytes: totalmem(),
     node: process.version,
+    ...(process.env.GLIBC_TUNABLES === undefined ? {} : { glibcTunables: process.env.GLIBC_TUNABLES }),
+    ...thpMode(),
     date: new Date().toISOString(),
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     commit: gitCommit(),
   };
+}
+
+function thpMode(): { thp?: string } {
+  try {
+    const text = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    const mode = /\[(\w+)\]/.exec(text)?.[1];
+    return mode === undefined ? {} : { thp: mode };
+  } catch {
+    return {};
+  }
 }
 
 function gitCommit(): string | undefined {
@@ -45,7 +62,7 @@ function gitCommit(): string | undefined {
 export function machineMarkdown(m: MachineInfo, loadAfter?: readonly number[]): string {
   const lines = [
     `- CPU: ${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 1024 ** 3).toFixed(0)} GiB memory`,
-    `- Node.js ${m.node}`,
+    `- Node.js ${m.node}; GLIBC_TUNABLES ${m.glibcTunables === undefined ? 'unset' : `\`${m.glibcTunables}\``}; transparent huge pages: ${m.thp ?? 'unknown'}`,
     `- date: ${m.date}${m.commit === undefined ? '' : `, commit ${m.commit}`}`,
     `- load average (1, 5, 15 min) at start: ${m.loadAverage.join(', ')}${loadAfter === undefined ? '' : `; at end: ${loadAfter.map((x) => x.toFixed(2)).join(', ')}`}`,
   ];

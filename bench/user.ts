@@ -1,19 +1,22 @@
 /**
  * Section "user": compactd measured as a user runs it. For each data shape the inputs are written
- * to a file store in a temp directory and the whole `node bin/compactd.js compact --local`
- * process runs with default settings (128 MiB target parts, 1 GiB memory bound, file store with
- * fsync), start-up included; CPU (user + system), wall and peak RSS come from the OS
- * (`/usr/bin/time`). In the same rounds, interleaved: the copy pipeline as a whole process
- * (bench/copy-child.ts), DuckDB's consolidation query alone (data loaded before timing, in this
- * process), and optionally a baseline build of compactd (`--baseline DIR`). Every result is
- * checked against DuckDB's: same number of updates, same diff sum.
+ * to a file store in a temp directory and the whole `compactd compact --local` process (the
+ * `compactd` command, bin/compactd: the CLI on Node.js with the launcher's malloc settings) runs
+ * with default settings (128 MiB target parts, 1 GiB memory bound, file store with fsync),
+ * start-up included; CPU (user + system), wall and peak RSS come from the OS (`/usr/bin/time`).
+ * In the same rounds, interleaved: the same program without the launcher's settings (`node
+ * bin/compactd.js`: what they buy), the copy pipeline as a whole process on the same runtime
+ * settings as compactd (bench/copy-child.ts through bin/compactd-node), DuckDB's consolidation
+ * query alone (data loaded before timing, in this process), and optionally a baseline build of
+ * compactd (`--baseline DIR`, run as that build is run: through its launcher if it has one).
+ * Every result is checked against DuckDB's: same number of updates, same diff sum.
  *
  * Also: peak RSS of the whole process under a small bound (64 MiB, 4 MiB parts) at 1x and 4x
  * input, and the start-up time of `compactd --help` and `compactd health` (against a running
  * server).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -94,9 +97,39 @@ export function userShapes(scale: number): UserShape[] {
   ];
 }
 
-/** The repository root (bin/compactd.js), from bench/ or from the compiled .bench/bench/. */
+/** The repository root (bin/compactd), from bench/ or from the compiled .bench/bench/. */
 function repoRoot(): string {
   return fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../' : '../', import.meta.url));
+}
+
+/** How a process is started: a program, the arguments before the measured ones, environment changes. */
+interface Launch {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** glibc's defaults, whatever this process was started with (an empty GLIBC_TUNABLES sets nothing). */
+const GLIBC_DEFAULTS = { GLIBC_TUNABLES: '' } as const;
+
+/**
+ * A build of compactd as a user runs it: its `compactd` command (the launcher) when it has one;
+ * a build from before the launcher existed as `node bin/compactd.js`, as it was run then.
+ */
+function compactdLaunch(buildDir: string): Launch {
+  const launcher = path.join(buildDir, 'bin', 'compactd');
+  if (existsSync(launcher)) return { command: launcher, args: [] };
+  return bareLaunch(buildDir);
+}
+
+/** The same CLI without the launcher's malloc settings. */
+function bareLaunch(buildDir: string): Launch {
+  return { command: process.execPath, args: [path.join(buildDir, 'bin', 'compactd.js')], env: GLIBC_DEFAULTS };
+}
+
+/** A bench child script on the same runtime settings as the `compactd` command. */
+function tunedChild(name: string): Launch {
+  return { command: path.join(repoRoot(), 'bin', 'compactd-node'), args: childScript(name) };
 }
 
 /** What the OS says about one child process. */
@@ -111,16 +144,19 @@ export interface ProcSample {
 const TIME = '/usr/bin/time';
 
 /**
- * Runs `node args...` under /usr/bin/time with stdin from `stdinFile`; resolves to its stdout and
- * resource usage, rejects when it exits non-zero.
+ * Runs `launch` with `args` under /usr/bin/time with stdin from `stdinFile`; resolves to its
+ * stdout and resource usage, rejects when it exits non-zero.
  */
-async function timedNode(args: readonly string[], stdinFile?: string): Promise<{ sample: ProcSample; stdout: string }> {
+async function timed(launch: Launch, args: readonly string[], stdinFile?: string): Promise<{ sample: ProcSample; stdout: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'compactd-time-'));
   const out = path.join(dir, 'time.txt');
   const fd = stdinFile === undefined ? 'ignore' : openSync(stdinFile, 'r');
   try {
     const t0 = performance.now();
-    const child = spawn(TIME, ['-f', '%U %S %M', '-o', out, process.execPath, ...args], { stdio: [fd, 'pipe', 'pipe'] });
+    const child = spawn(TIME, ['-f', '%U %S %M', '-o', out, launch.command, ...launch.args, ...args], {
+      stdio: [fd, 'pipe', 'pipe'],
+      env: { ...process.env, ...launch.env },
+    });
     const chunks: Buffer[] = [];
     const errs: Buffer[] = [];
     child.stdout!.on('data', (c: Buffer) => chunks.push(c));
@@ -130,7 +166,7 @@ async function timedNode(args: readonly string[], stdinFile?: string): Promise<{
       child.on('close', (c) => resolve(c ?? 1));
     });
     const wallMs = performance.now() - t0;
-    if (code !== 0) throw new Error(`node ${args.join(' ')} exited ${code}: ${Buffer.concat(errs).toString().slice(0, 2000)}`);
+    if (code !== 0) throw new Error(`${[launch.command, ...launch.args, ...args].join(' ')} exited ${code}: ${Buffer.concat(errs).toString().slice(0, 2000)}`);
     const [user, sys, rssKb] = (await readFile(out, 'utf8')).trim().split(/\s+/).slice(-3).map(Number);
     const sample = { wallMs, userMs: user * 1000, sysMs: sys * 1000, cpuMs: (user + sys) * 1000, maxRssBytes: rssKb * 1024 };
     return { sample, stdout: Buffer.concat(chunks).toString() };
@@ -145,9 +181,9 @@ interface Outcome {
   readonly diffSum: bigint;
 }
 
-/** Runs `compactd compact --local` of `bin` on the request; returns the sample and deletes the outputs. */
-async function runCompactd(bin: string, blob: FileBlob, dir: string, requestFile: string, shardId: string, extra: readonly string[] = []): Promise<{ sample: ProcSample; outcome: Outcome }> {
-  const { sample, stdout } = await timedNode([bin, 'compact', '--local', '--blob', `file://${dir}`, ...extra], requestFile);
+/** Runs `compactd compact --local` started as `launch` on the request; returns the sample and deletes the outputs. */
+async function runCompactd(launch: Launch, blob: FileBlob, dir: string, requestFile: string, shardId: string, extra: readonly string[] = []): Promise<{ sample: ProcSample; outcome: Outcome }> {
+  const { sample, stdout } = await timed(launch, ['compact', '--local', '--blob', `file://${dir}`, ...extra], requestFile);
   const res: CompactResponse = compactResponseFromJson(parseJson(stdout));
   if (res.outcome !== 'compacted' || res.output === undefined) throw new Error(`compactd answered ${res.outcome}`);
   let diffSum = 0n;
@@ -215,6 +251,8 @@ interface ShapeResult {
   readonly parts: number;
   readonly outputUpdates: number;
   readonly compactd: ProcSample;
+  /** The same build without the launcher's malloc settings. */
+  readonly bare: ProcSample;
   readonly baseline?: ProcSample;
   readonly copy: ProcSample;
   readonly duckdb?: { wallMs: number; cpuMs: number; threads: string };
@@ -224,9 +262,11 @@ interface ShapeResult {
 async function benchShape(shape: UserShape, opts: UserOptions, duck: Awaited<ReturnType<typeof loadDuckdb>>): Promise<ShapeResult> {
   const p = await prepare(shape);
   const root = repoRoot();
-  const bin = path.join(root, 'bin', 'compactd.js');
-  const baseBin = opts.baselineDir === undefined ? undefined : path.join(path.resolve(opts.baselineDir), 'bin', 'compactd.js');
-  const copyArgs = [...childScript('copy-child'), p.dir, p.requestFile, String(DEFAULT_ENGINE_CONFIG.targetPartBytes), String(DEFAULT_ENGINE_CONFIG.memoryBoundBytes)];
+  const bin = compactdLaunch(root);
+  const bare = bareLaunch(root);
+  const baseBin = opts.baselineDir === undefined ? undefined : compactdLaunch(path.resolve(opts.baselineDir));
+  const copy = tunedChild('copy-child');
+  const copyArgs = [p.dir, p.requestFile, String(DEFAULT_ENGINE_CONFIG.targetPartBytes), String(DEFAULT_ENGINE_CONFIG.memoryBoundBytes)];
   let conn: DuckConnection | undefined;
   let db: { closeSync(): void } | undefined;
   let threads = '';
@@ -242,7 +282,7 @@ async function benchShape(shape: UserShape, opts: UserOptions, duck: Awaited<Ret
       await loadTable(conn, shape.spec, p.runs);
       threads = String((await conn.runAndReadAll("SELECT current_setting('threads')")).getRows()[0][0]);
     }
-    const samples: Record<string, ProcSample[]> = { compactd: [], baseline: [], copy: [], duckdb: [] };
+    const samples: Record<string, ProcSample[]> = { compactd: [], bare: [], baseline: [], copy: [], duckdb: [] };
     let reference: Outcome | undefined;
     const outcomes: Array<[string, Outcome]> = [];
     for (let rep = 0; rep < opts.reps; rep++) {
@@ -250,14 +290,17 @@ async function benchShape(shape: UserShape, opts: UserOptions, duck: Awaited<Ret
       const c = await runCompactd(bin, p.blob, p.dir, p.requestFile, p.input.req.shardId);
       samples.compactd.push(c.sample);
       outcomes.push(['compactd', c.outcome]);
+      const w = await runCompactd(bare, p.blob, p.dir, p.requestFile, p.input.req.shardId);
+      samples.bare.push(w.sample);
+      outcomes.push(['compactd without the launcher', w.outcome]);
       if (baseBin !== undefined) {
         const b = await runCompactd(baseBin, p.blob, p.dir, p.requestFile, p.input.req.shardId);
         samples.baseline.push(b.sample);
         outcomes.push(['the baseline compactd', b.outcome]);
       }
-      const copy = await timedNode(copyArgs);
-      samples.copy.push(copy.sample);
-      const copied = JSON.parse(copy.stdout) as { written: string[]; rows: number };
+      const copied0 = await timed(copy, copyArgs);
+      samples.copy.push(copied0.sample);
+      const copied = JSON.parse(copied0.stdout) as { written: string[]; rows: number };
       if (copied.rows !== p.input.updates) throw new Error(`the copy pipeline copied ${copied.rows} of ${p.input.updates} updates`);
       await deleteAll(p.blob, copied.written);
       if (conn !== undefined) {
@@ -283,6 +326,7 @@ async function benchShape(shape: UserShape, opts: UserOptions, duck: Awaited<Ret
       parts: p.input.parts,
       outputUpdates: reference.rows,
       compactd: summarize(samples.compactd),
+      bare: summarize(samples.bare),
       ...(baseBin === undefined ? {} : { baseline: summarize(samples.baseline) }),
       copy: summarize(samples.copy),
       ...(conn === undefined ? {} : { duckdb: { ...summarize(samples.duckdb), threads } }),
@@ -312,6 +356,11 @@ function shapeRows(r: ShapeResult, duckSkipped: string | undefined): Row[] {
       check: atMost(r.compactd.maxRssBytes, bound + USER_TARGETS.rssOverBoundBytes, `bound + ${fmtBytes(USER_TARGETS.rssOverBoundBytes)}`),
     },
   ];
+  rows.push({
+    name: `${r.shape.name}: the same without the launcher's malloc settings (node bin/compactd.js); peak RSS ${fmtBytes(r.bare.maxRssBytes)}`,
+    wall: `${fmtMs(r.bare.wallMs)} (compactd / this ${fmt(r.compactd.wallMs / r.bare.wallMs)}x)`,
+    cpu: `${cpuText(r.bare, mb)}; compactd / this ${fmt(r.compactd.cpuMs / r.bare.cpuMs)}x`,
+  });
   if (r.baseline !== undefined) {
     rows.push({
       name: `${r.shape.name}: baseline compactd (--baseline), same parts; peak RSS ${fmtBytes(r.baseline.maxRssBytes)}`,
@@ -320,7 +369,7 @@ function shapeRows(r: ShapeResult, duckSkipped: string | undefined): Row[] {
     });
   }
   rows.push(
-    { name: `${r.shape.name}: copy pipeline, whole process, same parts`, wall: fmtMs(r.copy.wallMs), cpu: cpuText(r.copy, mb) },
+    { name: `${r.shape.name}: copy pipeline, whole process, same parts, same malloc settings`, wall: fmtMs(r.copy.wallMs), cpu: cpuText(r.copy, mb) },
     {
       name: `${r.shape.name}: compactd / copy pipeline`,
       wall: `${fmt(r.compactd.wallMs / r.copy.wallMs)}x`,
@@ -354,9 +403,8 @@ interface SmallResult {
 /** Peak RSS of the whole process under a small bound at 1x and `factor`x input. */
 async function smallBound(opts: UserOptions): Promise<{ rows: Row[]; data: SmallResult }> {
   const { shape, factor, boundBytes, partBytes } = opts.small;
-  const root = repoRoot();
-  const bin = path.join(root, 'bin', 'compactd.js');
-  const baseBin = opts.baselineDir === undefined ? undefined : path.join(path.resolve(opts.baselineDir), 'bin', 'compactd.js');
+  const bin = compactdLaunch(repoRoot());
+  const baseBin = opts.baselineDir === undefined ? undefined : compactdLaunch(path.resolve(opts.baselineDir));
   const flags = ['--memory-bound-bytes', String(boundBytes), '--target-part-bytes', String(partBytes)];
   const partRows = Math.floor(partBytes / (meanRowDataBytes(shape.spec) + 24));
   const data: { updates: number[]; inputBytes: number[]; rss: number[]; baselineRss: number[] } = { updates: [], inputBytes: [], rss: [], baselineRss: [] };
@@ -394,10 +442,14 @@ async function smallBound(opts: UserOptions): Promise<{ rows: Row[]; data: Small
 
 /** Start-up: `compactd --help` and `compactd health` against a running `compactd serve`. */
 async function startup(opts: UserOptions): Promise<{ rows: Row[]; data: unknown }> {
-  const bins: Array<[string, string]> = [['compactd', path.join(repoRoot(), 'bin', 'compactd.js')]];
-  if (opts.baselineDir !== undefined) bins.push(['baseline', path.join(path.resolve(opts.baselineDir), 'bin', 'compactd.js')]);
+  const bins: Array<[string, Launch]> = [['compactd', compactdLaunch(repoRoot())]];
+  if (opts.baselineDir !== undefined) bins.push(['baseline', compactdLaunch(path.resolve(opts.baselineDir))]);
   const dir = await mkdtemp(path.join(tmpdir(), 'compactd-bench-serve-'));
-  const server = spawn(process.execPath, [bins[0][1], 'serve', '--port', '0', '--metrics-port', '0', '--blob', `file://${dir}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const serve = bins[0][1];
+  const server = spawn(serve.command, [...serve.args, 'serve', '--port', '0', '--metrics-port', '0', '--blob', `file://${dir}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...serve.env },
+  });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let text = '';
@@ -415,11 +467,11 @@ async function startup(opts: UserOptions): Promise<{ rows: Row[]; data: unknown 
     const data: Record<string, ProcSample> = {};
     for (const [who, bin] of bins) {
       for (const [what, args] of [
-        ['--help', [bin, '--help']],
-        ['health', [bin, 'health', '--endpoint', `127.0.0.1:${port}`]],
+        ['--help', ['--help']],
+        ['health', ['health', '--endpoint', `127.0.0.1:${port}`]],
       ] as const) {
         const samples: ProcSample[] = [];
-        for (let i = 0; i < opts.startupReps; i++) samples.push((await timedNode(args)).sample);
+        for (let i = 0; i < opts.startupReps; i++) samples.push((await timed(bin, args)).sample);
         const s = summarize(samples);
         data[`${who} ${what}`] = s;
         rows.push({
