@@ -15,6 +15,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
 COPY src ./src
+COPY scripts/bundle-vendor.mjs ./scripts/
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime

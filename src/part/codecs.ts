@@ -15,7 +15,7 @@
  * `withDecompression` accepts.
  */
 import { compress as zstdCompress, decompress as zstdDecompress, init as zstdInit } from '@bokuweb/zstd-wasm';
-import { compressionRegistry, CompressionType } from 'apache-arrow';
+import { compressionRegistry, CompressionType } from './arrow.js';
 import lz4js from 'lz4js';
 
 /**

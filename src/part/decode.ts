@@ -19,7 +19,7 @@ import {
   type RecordBatch,
   type RecordBatchFileReader,
   type Schema,
-} from 'apache-arrow';
+} from './arrow.js';
 import { CompactdError, dataLoss, internal } from '../model/errors.js';
 import { codecsRegistered, DecompressionBudgetExceeded, MAX_DECOMPRESSED_BYTES, withDecompression, type DeclaredBuffer } from './codecs.js';
 import { allocColumns, type DecodedPart, type PartColumns } from './columns.js';

@@ -16,8 +16,8 @@ import {
   Struct,
   Uint64,
   makeData,
-} from 'apache-arrow';
-import { toUint8Array, type ArrayBufferViewInput } from 'apache-arrow/util/buffer';
+} from './arrow.js';
+import type { ArrayBufferViewInput } from 'apache-arrow/util/buffer';
 import type { PartCompression } from '../model/compression.js';
 import { CompactdError, internal } from '../model/errors.js';
 import { codecsRegistered, lz4Encode, zstdEncode } from './codecs.js';
@@ -112,6 +112,13 @@ const EMPTY = new Uint8Array(0);
  * frame together, padded after each buffer). `override` makes the compiler refuse a base class
  * without these hooks.
  */
+/** The writer hands its output to `_write` as typed-array views (metadata, padding, body buffers). */
+function bytesOf(chunk: ArrayBufferViewInput): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw internal(`the Arrow writer wrote a ${typeof chunk}, not bytes`);
+}
+
 class PartFileWriter extends RecordBatchFileWriter {
   readonly views: Uint8Array[] = [];
   size = 0;
@@ -124,7 +131,7 @@ class PartFileWriter extends RecordBatchFileWriter {
 
   protected override _write(chunk: ArrayBufferViewInput): this {
     if (!this._started) return this;
-    const view = toUint8Array(chunk);
+    const view = bytesOf(chunk);
     if (view.byteLength > 0) {
       this.views.push(view);
       this.size += view.byteLength;

@@ -13,7 +13,7 @@ import {
   Type,
   Uint64,
   type Int,
-} from 'apache-arrow';
+} from './arrow.js';
 import { META_KEY } from './meta.js';
 
 /** The column names, in the order parts are written. */
