@@ -10,6 +10,7 @@ import { CompactdError, invalid } from '../model/errors.js';
 import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson, validCompactRequestFromJson } from '../wire/json.js';
 import { usage } from '../config/argv.js';
 import { flagCommand, readAll, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { progressRenderer } from './jobs.js';
 import { BLOB_FLAG } from './shared.js';
@@ -35,8 +36,7 @@ const LOCAL_ONLY = ['blob', 'target-part-bytes', 'memory-bound-bytes', 'compress
 const ENDPOINT_ONLY = ['deadline-seconds', ...CLIENT_FLAGS.map((f) => f.name)] as const;
 
 export const compactCommand = flagCommand({
-  name: 'compact',
-  summary: 'Compact a CompactRequest (JSON on stdin) through the service or in-process; print the response.',
+  ...commandInfo('compact'),
   details: DETAILS,
   flags: [
     { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of a running compactd service' },

@@ -11,6 +11,7 @@ import { formatJson, serviceConfigToJson, serviceConfigUpdateFromJson } from '..
 import type { FlagSpec, FlagValue } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { flagCommand, write, type CliCommand, type CliIo } from './command.js';
+import { commandInfo } from './catalog.js';
 
 /** Endpoint, deadline, TLS and token flags, as `compact` has them; the token is the admin token. */
 const ADMIN_CLIENT_FLAGS: readonly FlagSpec[] = [
@@ -83,9 +84,7 @@ Run \`compactd config get --help\` or \`compactd config set --help\` for their f
 `;
 
 export const configCommand: CliCommand = {
-  name: 'config',
-  subcommands: ['get', 'set'],
-  summary: "Read (get) or change (set) a running service's live configuration.",
+  ...commandInfo('config'),
   async run(argv, io) {
     const [sub, ...rest] = argv;
     if (sub === 'get') return getCommand.run(rest, io);

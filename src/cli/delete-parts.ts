@@ -9,11 +9,11 @@ import { validateShardId } from '../model/keys.js';
 import { compactResponseFromJson, formatJson } from '../wire/json.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { flagCommand, readAll, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { SHARD_FLAG } from './shared.js';
 
 export const deletePartsCommand = flagCommand({
-  name: 'delete-parts',
-  summary: 'Delete parts the service wrote and the writer did not apply (Compactor.DeleteParts).',
+  ...commandInfo('delete-parts'),
   details: `Keys are relative to the shard (c<uuid>/p<uuid>, as in a CompactResponse output); only
 keys the service writes are accepted (else PERMISSION_DENIED). With --from-response, the keys are
 every part of the output of the CompactResponse JSON on standard input:

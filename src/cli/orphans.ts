@@ -15,6 +15,7 @@ import { checkpointParts, decodeCheckpoint } from '../service/jobs/checkpoint.js
 import { hollowBatchFromJson, parseJson } from '../wire/json.js';
 import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
 /** Temp files of unfinished writes swept by --delete when --older-than is not given: no live write takes an hour. */
@@ -55,8 +56,7 @@ On a file store --delete also removes temp files of writes a crash cut off (olde
 --older-than, or an hour).`;
 
 export const orphansCommand = flagCommand({
-  name: 'orphans',
-  summary: 'List (or --delete) service-written parts of a shard that no live batch references.',
+  ...commandInfo('orphans'),
   details: DETAILS,
   flags: [
     { ...BLOB_FLAG, required: true },

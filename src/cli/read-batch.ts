@@ -9,14 +9,14 @@ import type { HollowBatch } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
 import { compactResponseFromJson, hollowBatchFromJson, parseJson, updateToNdjsonLine } from '../wire/json.js';
 import { flagCommand, readAll, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
 /** Lines written per stdout call: large enough to keep calls few, small enough to stream. */
 const LINES_PER_WRITE = 1024;
 
 export const readBatchCommand = flagCommand({
-  name: 'read-batch',
-  summary: 'Read a batch (HollowBatch or CompactResponse JSON on stdin) and print its consolidated updates as NDJSON.',
+  ...commandInfo('read-batch'),
   details: `Reads every part of the batch (from the store, or inline), verifies recorded sizes and
 checksums, and prints the updates consolidated by the batch's since, sorted by (k, v, t), one
 {"k","v","t","d"} object per line. Standard input is a HollowBatch (what write-batch prints) or a

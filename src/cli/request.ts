@@ -13,10 +13,10 @@ import { CompactdError } from '../model/errors.js';
 import { validateShardId } from '../model/keys.js';
 import { antichainFromJson, compactRequestToJson, formatJson, hollowBatchFromJson, validCompactRequestFromJson } from '../wire/json.js';
 import { flagCommand, write } from './command.js';
+import { commandInfo } from './catalog.js';
 
 export const requestCommand = flagCommand({
-  name: 'request',
-  summary: 'Build a CompactRequest JSON from batch files (HollowBatch JSON as write-batch prints them).',
+  ...commandInfo('request'),
   details: `Reads each BATCH_FILE (in the order given: each batch's lower is the previous one's upper)
 and prints the CompactRequest that compacts them into one batch from the first lower to the last
 upper, for \`compactd compact\`:

@@ -14,6 +14,7 @@ import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '.
 import { packageVersion } from '../obs/version.js';
 import type { CompactdServer } from '../service/server.js';
 import { write, type CliCommand, type CliIo } from './command.js';
+import { commandInfo } from './catalog.js';
 
 /** Signals that ask the service to stop: orchestrators send SIGTERM, a terminal sends SIGINT. */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -54,8 +55,7 @@ function stdoutSink(io: CliIo): { write(s: string): boolean } {
 }
 
 export const serveCommand: CliCommand = {
-  name: 'serve',
-  summary: 'Run the compaction service (gRPC, health, reflection, /metrics) until SIGTERM or SIGINT.',
+  ...commandInfo('serve'),
   async run(argv, io) {
     if (wantsHelp(argv)) {
       await write(io.stdout, `${serveHelp()}\n`);

@@ -12,6 +12,7 @@ import type { Update } from '../model/update.js';
 import { antichainFromJson, formatJson, hollowBatchToJson, updateFromNdjsonLine } from '../wire/json.js';
 import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, lines, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
 const DETAILS = `Reads updates from standard input, one JSON object per line:
@@ -21,8 +22,7 @@ the HollowBatch JSON to register with the shard. Frontiers are JSON lists of tim
 list of decimal strings: --lower '[["0"]]' --upper '[["10"]]'; --upper '[]' is the empty frontier.`;
 
 export const writeBatchCommand = flagCommand({
-  name: 'write-batch',
-  summary: 'Write updates (NDJSON on stdin) as a batch of parts and print its HollowBatch JSON.',
+  ...commandInfo('write-batch'),
   details: DETAILS,
   flags: [
     BLOB_FLAG,
