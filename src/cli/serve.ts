@@ -10,7 +10,7 @@
 import { envName, readEnv, type EnvSnapshot } from '../config/env.js';
 import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, serveHelp, wantsHelp, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
-import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '../obs/log.js';
+import type { LogFormat, LogRecord, Logger } from '../obs/log.js';
 import { packageVersion } from '../obs/version.js';
 import type { CompactdServer } from '../service/server.js';
 import { write, type CliCommand, type CliIo } from './command.js';
@@ -66,6 +66,8 @@ export const serveCommand: CliCommand = {
       await write(io.stdout, `compactd ${packageVersion()}\n`);
       return 0;
     }
+    // The logger (pino) is loaded when the service starts, not for --help.
+    const { createRootLogger } = await import('../obs/log.js');
     const env = readEnv();
     let options: ServeOptions;
     try {
