@@ -85,8 +85,8 @@ describe('start-up: a command loads only what it uses', { timeout: 120_000 }, ()
     const loaded = await packagesLoaded(['write-batch', '--blob', 'mem://lazy', '--shard', 's1', '--lower', '[["0"]]', '--upper', '[["10"]]']);
     expect(loaded.code).toBe(0);
     expect(loaded.packages).toContain('apache-arrow');
-    // CommonJS: proto-loader loads through the JSON codec.
-    expect(loaded.packages).toContain('@grpc/proto-loader');
+    // CommonJS: the JSON codec reads the .proto with protobufjs.
+    expect(loaded.packages).toContain('long');
   });
 
   it('--help, --version and an unknown command load none of protobufjs, pino, gRPC, Arrow, the AWS SDK', async () => {
