@@ -8,6 +8,7 @@ import { closestName, UsageError, usage } from '../config/argv.js';
 import { quietGrpcDiagnostics, silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
+import { statusName } from '../wire/status-codes.js';
 import { CATALOG, type CommandInfo, type CommandName } from './catalog.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
@@ -66,8 +67,6 @@ export async function formatError(err: unknown, command?: string): Promise<strin
   const e = CompactdError.from(err);
   const message = e.message.replace(/\s*\n\s*/g, ' ');
   if (e instanceof UsageError) return `${command === undefined ? 'compactd' : `compactd ${command}`}: ${message}`;
-  // The status table loads gRPC: only on the error path, so that successful commands need not.
-  const { statusName } = await import('../wire/status-codes.js');
   return `${statusName(e.kind)}: ${message}`;
 }
 

@@ -53,7 +53,7 @@ const DEFAULT_DNS_PORT = 443;
  * `unix:path`, `unix:///abs/path`, `unix-abstract:name`.
  */
 function dialOf(target: string): Dial {
-  const scheme = /^([a-z-]+):(.*)$/i.exec(target);
+  const scheme = /^([a-z][a-z0-9-]*):(.*)$/i.exec(target);
   const hostPort = (text: string, defaultPort?: number): Dial | undefined => {
     const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text);
     const port = m?.[3] !== undefined ? Number(m[3]) : defaultPort;

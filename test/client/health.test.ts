@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Server, ServerCredentials, status as grpcStatus, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
+import { HealthImplementation, service as healthService } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBlob } from '../../src/blob/url.js';
 import { checkHealth } from '../../src/client/health.js';
@@ -110,6 +110,23 @@ describe('checkHealth against the real server', { timeout: 60_000 }, () => {
     for (const service of HEALTH_SERVICES) expect(await checkHealth(ts.server.address, { service })).toBe('SERVING');
     expect(await checkHealth(`http://${ts.server.address}`)).toBe('SERVING');
     expect(await checkHealth(`dns:///${ts.server.address}`)).toBe('SERVING');
+    expect(await checkHealth(`ipv4:${ts.server.address}`)).toBe('SERVING');
+  });
+
+  it('dials a Unix socket target (unix:PATH), as grpc-js serves it', async () => {
+    const socketDir = await mkdtemp(path.join(tmpdir(), 'compactd-health-sock-'));
+    const server = new Server();
+    new HealthImplementation({ '': 'NOT_SERVING' }).addToServer(server);
+    await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`unix:${socketDir}/h.sock`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    try {
+      expect(await checkHealth(`unix:${socketDir}/h.sock`)).toBe('NOT_SERVING');
+      expect(await checkHealth(`unix://${socketDir}/h.sock`)).toBe('NOT_SERVING');
+    } finally {
+      server.forceShutdown();
+      await rm(socketDir, { recursive: true, force: true });
+    }
   });
 
   it('reads a status grpc-js sent in trailers-only form: an unknown service is NOT_FOUND, worded as before', async () => {
