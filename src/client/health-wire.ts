@@ -1,7 +1,7 @@
 /**
  * The bytes of one `grpc.health.v1.Health/Check` call, written by hand so that a health check
  * needs neither gRPC nor protobufjs (docs/contract.md names the standard health service): the
- * gRPC length-prefixed message framing, the two messages of grpc/health/v1/health.proto
+ * gRPC length-prefixed message framing, the two messages of the `grpc.health.v1` package
  *
  *   message HealthCheckRequest  { string service = 1; }
  *   message HealthCheckResponse { ServingStatus status = 1; }   // UNKNOWN 0, SERVING 1, NOT_SERVING 2, SERVICE_UNKNOWN 3
