@@ -3,7 +3,8 @@
  * people type it (`http://host:port`, `https://host:port`) becomes a gRPC target, and a call
  * that failed before reaching the service (`No connection established. Last error: Error:
  * connect ECONNREFUSED ...`, `Name resolution failed for target dns:...`, `Protocol error`,
- * `Deadline exceeded after 0.018s,waiting for name resolution`) becomes one line naming the
+ * `Deadline exceeded after 0.018s,waiting for name resolution`, or Node's own socket, TLS and
+ * HTTP/2 errors for the health client, which does not use grpc-js) becomes one line naming the
  * address and the cause. Errors the service itself sent pass through unchanged.
  */
 import { connect } from 'node:net';
