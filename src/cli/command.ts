@@ -5,6 +5,7 @@
  * handles `--help` and flag parsing; a command with its own option machinery implements `run`.
  */
 import { invalid } from '../model/errors.js';
+import type { CommandInfo } from './catalog.js';
 import { formatHelp, parseFlags, type ArgsSpec, type FlagSpec, type FlagValue } from './args.js';
 
 /** A writable text sink: process.stdout/stderr or any stream.Writable. */
@@ -21,11 +22,8 @@ export interface CliIo {
   readonly cwd: string;
 }
 
-export interface CliCommand {
-  readonly name: string;
-  readonly summary: string;
-  /** Words that may follow the name (`config get`); usage errors name the one given. */
-  readonly subcommands?: readonly string[];
+/** A command's catalog entry (name, summary, subcommands) and how it runs. */
+export interface CliCommand extends CommandInfo {
   /** Runs the command with the arguments after its name; resolves to the exit code. Throws CompactdErrors. */
   run(argv: readonly string[], io: CliIo): Promise<number>;
 }

@@ -7,9 +7,9 @@ import { COMPRESSIONS, DEFAULT_BLOB, DEFAULT_MEMORY_BOUND_BYTES, DEFAULT_TARGET_
 import type { CompactResponse } from '../model/batch.js';
 import { validateCompactionId } from '../model/compaction-id.js';
 import { CompactdError, invalid } from '../model/errors.js';
-import { compactRequestFromJson, compactResponseToJson, formatJson, parseJson, validCompactRequestFromJson } from '../wire/json.js';
 import { usage } from '../config/argv.js';
 import { flagCommand, readAll, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { progressRenderer } from './jobs.js';
 import { BLOB_FLAG } from './shared.js';
@@ -35,8 +35,7 @@ const LOCAL_ONLY = ['blob', 'target-part-bytes', 'memory-bound-bytes', 'compress
 const ENDPOINT_ONLY = ['deadline-seconds', ...CLIENT_FLAGS.map((f) => f.name)] as const;
 
 export const compactCommand = flagCommand({
-  name: 'compact',
-  summary: 'Compact a CompactRequest (JSON on stdin) through the service or in-process; print the response.',
+  ...commandInfo('compact'),
   details: DETAILS,
   flags: [
     { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of a running compactd service' },
@@ -62,6 +61,8 @@ export const compactCommand = flagCommand({
     const config = local ? engineConfig(flags) : undefined;
     // A person who typed the command without a pipe would otherwise wait on a silent terminal.
     if (isTerminal(io.stdin)) await write(io.stderr, 'compactd compact: reading a CompactRequest (JSON) from standard input; end it with Ctrl-D\n');
+    // The JSON codec reads the .proto with protobufjs: loaded when the command runs, not for --help.
+    const { compactRequestFromJson, compactResponseToJson, formatJson, parseJson, validCompactRequestFromJson } = await import('../wire/json.js');
     const input = parseJson(await readAll(io.stdin), 'standard input');
     const id = flags.get('compaction-id') as string | undefined;
     if (id !== undefined) validateCompactionId(id);

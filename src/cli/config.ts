@@ -7,10 +7,10 @@
 import { usage } from '../config/argv.js';
 import { RUNTIME_OPTIONS, optionHelp, runtimeValueFromText } from '../config/options.js';
 import type { CompactorClient } from '../client/compactor-client.js';
-import { formatJson, serviceConfigToJson, serviceConfigUpdateFromJson } from '../wire/json.js';
 import type { FlagSpec, FlagValue } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { flagCommand, write, type CliCommand, type CliIo } from './command.js';
+import { commandInfo } from './catalog.js';
 
 /** Endpoint, deadline, TLS and token flags, as `compact` has them; the token is the admin token. */
 const ADMIN_CLIENT_FLAGS: readonly FlagSpec[] = [
@@ -20,6 +20,9 @@ const ADMIN_CLIENT_FLAGS: readonly FlagSpec[] = [
     f.name === 'token-file' ? { ...f, help: 'send the admin token in this file (serve --admin-token-file; else its --auth-token-file)' } : f,
   ),
 ];
+
+/** The JSON codec reads the .proto with protobufjs: loaded when a subcommand runs, not for --help. */
+const json = () => import('../wire/json.js');
 
 /** The runtime options as `config set` flags; values are text, read by the serve option rules. */
 const SET_FLAGS: readonly FlagSpec[] = RUNTIME_OPTIONS.map((o) => {
@@ -46,6 +49,7 @@ const getCommand = flagCommand({
   flags: ADMIN_CLIENT_FLAGS,
   async run(flags, io) {
     const cfg = await withAdmin(flags, io, (c, deadlineMs) => c.getConfig(deadlineMs === undefined ? {} : { deadlineMs }));
+    const { formatJson, serviceConfigToJson } = await json();
     await write(io.stdout, `${formatJson(serviceConfigToJson(cfg))}\n`);
     return 0;
   },
@@ -60,13 +64,14 @@ const setCommand = flagCommand({
   flags: [...ADMIN_CLIENT_FLAGS, ...SET_FLAGS],
   async run(flags, io) {
     // The UpdateConfigRequest JSON the flags describe (field names are the options' keys).
-    const json: Record<string, number | boolean> = {};
+    const given: Record<string, number | boolean> = {};
     for (const o of RUNTIME_OPTIONS) {
       const raw = flags.get(o.flag);
-      if (raw !== undefined) json[o.key] = runtimeValueFromText(o, String(raw));
+      if (raw !== undefined) given[o.key] = runtimeValueFromText(o, String(raw));
     }
-    const update = serviceConfigUpdateFromJson(json);
-    if (Object.keys(json).length === 0) throw usage(`give at least one option to change: ${RUNTIME_OPTIONS.map((o) => `--${o.flag}`).join(', ')}`);
+    const { formatJson, serviceConfigToJson, serviceConfigUpdateFromJson } = await json();
+    const update = serviceConfigUpdateFromJson(given);
+    if (Object.keys(given).length === 0) throw usage(`give at least one option to change: ${RUNTIME_OPTIONS.map((o) => `--${o.flag}`).join(', ')}`);
     const cfg = await withAdmin(flags, io, (c, deadlineMs) => c.updateConfig(update, deadlineMs === undefined ? {} : { deadlineMs }));
     await write(io.stdout, `${formatJson(serviceConfigToJson(cfg))}\n`);
     return 0;
@@ -83,9 +88,7 @@ Run \`compactd config get --help\` or \`compactd config set --help\` for their f
 `;
 
 export const configCommand: CliCommand = {
-  name: 'config',
-  subcommands: ['get', 'set'],
-  summary: "Read (get) or change (set) a running service's live configuration.",
+  ...commandInfo('config'),
   async run(argv, io) {
     const [sub, ...rest] = argv;
     if (sub === 'get') return getCommand.run(rest, io);

@@ -6,14 +6,13 @@
 import { usage } from '../config/argv.js';
 import { readFlag } from '../config/argv.js';
 import { validateShardId } from '../model/keys.js';
-import { compactResponseFromJson, formatJson } from '../wire/json.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { flagCommand, readAll, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { SHARD_FLAG } from './shared.js';
 
 export const deletePartsCommand = flagCommand({
-  name: 'delete-parts',
-  summary: 'Delete parts the service wrote and the writer did not apply (Compactor.DeleteParts).',
+  ...commandInfo('delete-parts'),
   details: `Keys are relative to the shard (c<uuid>/p<uuid>, as in a CompactResponse output); only
 keys the service writes are accepted (else PERMISSION_DENIED). With --from-response, the keys are
 every part of the output of the CompactResponse JSON on standard input:
@@ -33,6 +32,8 @@ Prints {"deleted": N, "missing": M}; a key already gone counts as missing, not a
     readFlag(() => validateShardId(shardId));
     const fromResponse = flags.get('from-response') === true;
     if (fromResponse && args.length > 0) throw usage('give keys as arguments or --from-response, not both');
+    // The JSON codec reads the .proto with protobufjs: loaded when the command runs, not for --help.
+    const { compactResponseFromJson, formatJson } = await import('../wire/json.js');
     let keys: string[] = [...args];
     if (fromResponse) {
       const res = compactResponseFromJson(await readAll(io.stdin));
@@ -41,8 +42,8 @@ Prints {"deleted": N, "missing": M}; a key already gone counts as missing, not a
     if (keys.length === 0 && !fromResponse) throw usage('give the keys to delete, or --from-response');
     const deadline = deadlineSecondsFromFlags(flags);
     // Loaded when the command runs, so that other commands (and --help) do not pay for gRPC.
-  const { CompactorClient } = await import('../client/compactor-client.js');
-  const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
+    const { CompactorClient } = await import('../client/compactor-client.js');
+    const client = new CompactorClient({ address: endpoint, ...(await clientOptionsFromFlags(flags, io.cwd)) });
     try {
       const res = await client.deleteParts(shardId, keys, deadline === undefined ? {} : { deadlineMs: deadline * 1000 });
       await write(io.stdout, `${formatJson({ deleted: res.deleted, missing: res.missing })}\n`);

@@ -21,6 +21,7 @@ import { CompactdError } from '../model/errors.js';
 import { objectKey, validateShardId } from '../model/keys.js';
 import { compareUpdates, consolidate, type Update } from '../model/update.js';
 import { flagCommand, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags, localEndpoint } from './client-flags.js';
 import { BLOB_FLAG, withBlob } from './shared.js';
 
@@ -164,8 +165,7 @@ async function explainMissing(e: CompactdError, blob: Blob, shardId: string, inp
 }
 
 export const demoCommand = flagCommand({
-  name: 'demo',
-  summary: 'Write sample batches, compact them through a running service, verify and summarize.',
+  ...commandInfo('demo'),
   details: `Checks that a compactd service answers at --endpoint, writes sample batches to --blob (the
 store the service was started with; progress on stderr), sends one Compact request, reads the
 output back and compares its consolidated content with the reference consolidation of every input

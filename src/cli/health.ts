@@ -9,6 +9,7 @@ import type { FlagSpec } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, endpointFromFlags, localEndpoint } from './client-flags.js';
 import { usage } from '../config/argv.js';
 import { flagCommand, write } from './command.js';
+import { commandInfo } from './catalog.js';
 
 /** Inside a probe interval of 10 s with room for a second attempt by the orchestrator. */
 const DEFAULT_TIMEOUT_SECONDS = 5;
@@ -38,8 +39,7 @@ export const HEALTH_FLAGS: readonly FlagSpec[] = [
 ];
 
 export const healthCommand = flagCommand({
-  name: 'health',
-  summary: 'Check a running service through the gRPC health service; exit 0 when SERVING.',
+  ...commandInfo('health'),
   details: `Calls grpc.health.v1.Health/Check on --endpoint for --service ('' is the whole server;
 compactd also answers for compactd.v1.Compactor and compactd.v1.Admin). Prints SERVING and exits 0
 when the service is serving; otherwise prints one line (NOT_SERVING, unreachable, no answer in

@@ -9,6 +9,7 @@ import { validateCompactionId } from '../model/compaction-id.js';
 import { invalid } from '../model/errors.js';
 import { formatHelp, parseFlags } from './args.js';
 import { flagCommand, write, type CliCommand, type TextSink } from './command.js';
+import { commandInfo } from './catalog.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags } from './client-flags.js';
 
 /** Redraw period of `jobs --watch`: as often as the service's default progress interval. */
@@ -90,8 +91,7 @@ function table(jobs: { active: CompactionSummaryView[]; recent: CompactionSummar
 const ENDPOINT_FLAG = { name: 'endpoint', type: 'string', valueName: 'HOST:PORT', help: 'address of a running compactd service', required: true } as const;
 
 export const jobsCommand = flagCommand({
-  name: 'jobs',
-  summary: 'List the queued, running and recent compactions of a service, with progress bars.',
+  ...commandInfo('jobs'),
   details: 'With --watch the list is redrawn every second until interrupted.',
   flags: [ENDPOINT_FLAG, { name: 'watch', type: 'boolean', help: 'redraw every second' }, ...CLIENT_FLAGS],
   async run(flags, io) {
@@ -118,8 +118,7 @@ const CANCEL_FLAGS = [ENDPOINT_FLAG, ...CLIENT_FLAGS];
 
 /** `compactd cancel --endpoint HOST:PORT ID`: the id is the last argument. */
 export const cancelCommand: CliCommand = {
-  name: 'cancel',
-  summary: 'Cancel a queued or running compaction by id; everything it wrote is deleted.',
+  ...commandInfo('cancel'),
   async run(argv, io) {
     const last = argv[argv.length - 1];
     const hasId = argv.length > 0 && !last.startsWith('-') && !['--endpoint', ...CLIENT_FLAGS.map((f) => `--${f.name}`)].includes(argv[argv.length - 2] ?? '');

@@ -13,6 +13,7 @@ import type { FlagSpec } from './args.js';
 import { CLIENT_FLAGS, clientOptionsFromFlags, deadlineSecondsFromFlags, endpointFromFlags } from './client-flags.js';
 import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, write, type CliIo } from './command.js';
+import { commandInfo } from './catalog.js';
 import { BLOB_FLAG, withBlob } from './shared.js';
 
 const DEFAULTS = {
@@ -187,8 +188,7 @@ export const LOADGEN_FLAGS: readonly FlagSpec[] = [
 ];
 
 export const loadgenCommand = flagCommand({
-  name: 'loadgen',
-  summary: 'Drive a running service with simulated writers; verify every shard; print a summary.',
+  ...commandInfo('loadgen'),
   details: `Simulates --shards writers, each appending --batches batches of --updates-per-batch updates
 to its shard in --blob (the store the service uses). Each writer keeps its shard as a spine: when
 --compact-every consecutive batches of similar size (one level) accumulate, it asks --endpoint to

@@ -1,30 +1,40 @@
 /**
- * The `compactd` command line: `compactd <command> [flags]`. Each command is one entry in
- * COMMANDS. A mistake on the command line prints `compactd <command>: <message>` to stderr and
- * exits 2; any other failure prints one line, `<STATUS_CODE_NAME>: <message>`, and exits 1
- * (docs/contract.md, "Command line").
+ * The `compactd` command line: `compactd <command> [flags]`. Each command is one entry of the
+ * catalog (catalog.ts); its module is loaded only when it runs. A mistake on the command line
+ * prints `compactd <command>: <message>` to stderr and exits 2; any other failure prints one
+ * line, `<STATUS_CODE_NAME>: <message>`, and exits 1 (docs/contract.md, "Command line").
  */
 import { closestName, UsageError, usage } from '../config/argv.js';
 import { quietGrpcDiagnostics, silenceAwsNodeVersionNotice } from '../config/env.js';
 import { CompactdError } from '../model/errors.js';
 import { packageVersion } from '../obs/version.js';
+import { statusName } from '../wire/status-codes.js';
+import { CATALOG, type CommandInfo, type CommandName } from './catalog.js';
 import type { CliCommand, CliIo } from './command.js';
 import { write } from './command.js';
-import { compactCommand } from './compact.js';
-import { demoCommand } from './demo.js';
-import { healthCommand } from './health.js';
-import { cancelCommand, jobsCommand } from './jobs.js';
-import { loadgenCommand } from './loadgen.js';
-import { orphansCommand } from './orphans.js';
-import { readBatchCommand } from './read-batch.js';
-import { requestCommand } from './request.js';
-import { configCommand } from './config.js';
-import { deletePartsCommand } from './delete-parts.js';
-import { serveCommand } from './serve.js';
-import { writeBatchCommand } from './write-batch.js';
 
-/** Every command, in the order `compactd --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, compactCommand, requestCommand, writeBatchCommand, readBatchCommand, demoCommand, healthCommand, configCommand, deletePartsCommand, orphansCommand, loadgenCommand, jobsCommand, cancelCommand];
+/** Every command, in the order `compactd --help` lists them (names and summaries only). */
+export const COMMANDS: readonly CommandInfo[] = CATALOG;
+
+/**
+ * How to load each command's module: only the command that runs is loaded, so `--help` and one
+ * command's start-up do not pay for every other command's dependencies (gRPC, protobufjs, pino...).
+ */
+const LOADERS: Readonly<Record<CommandName, () => Promise<CliCommand>>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  compact: async () => (await import('./compact.js')).compactCommand,
+  request: async () => (await import('./request.js')).requestCommand,
+  'write-batch': async () => (await import('./write-batch.js')).writeBatchCommand,
+  'read-batch': async () => (await import('./read-batch.js')).readBatchCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+  health: async () => (await import('./health.js')).healthCommand,
+  config: async () => (await import('./config.js')).configCommand,
+  'delete-parts': async () => (await import('./delete-parts.js')).deletePartsCommand,
+  orphans: async () => (await import('./orphans.js')).orphansCommand,
+  loadgen: async () => (await import('./loadgen.js')).loadgenCommand,
+  jobs: async () => (await import('./jobs.js')).jobsCommand,
+  cancel: async () => (await import('./jobs.js')).cancelCommand,
+};
 
 /** The top-level help: usage and one line per command. */
 export function mainHelp(): string {
@@ -57,8 +67,6 @@ export async function formatError(err: unknown, command?: string): Promise<strin
   const e = CompactdError.from(err);
   const message = e.message.replace(/\s*\n\s*/g, ' ');
   if (e instanceof UsageError) return `${command === undefined ? 'compactd' : `compactd ${command}`}: ${message}`;
-  // The status table loads gRPC: only on the error path, so that successful commands need not.
-  const { statusName } = await import('../wire/status-codes.js');
   return `${statusName(e.kind)}: ${message}`;
 }
 
@@ -83,7 +91,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     }
     if (name === '--help' || name === '-h' || name === 'help') {
       const target = name === 'help' ? rest[0] : undefined;
-      if (target !== undefined) return await lookup(target).run(['--help'], full);
+      if (target !== undefined) return await (await lookup(target)).run(['--help'], full);
       await write(full.stdout, mainHelp());
       return 0;
     }
@@ -91,7 +99,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
       await write(full.stdout, `compactd ${packageVersion()}\n`);
       return 0;
     }
-    return await lookup(name).run(rest, full);
+    return await (await lookup(name)).run(rest, full);
   } catch (err) {
     const cmd = COMMANDS.find((c) => c.name === name);
     const sub = cmd?.subcommands?.includes(rest[0]) ? ` ${rest[0]}` : '';
@@ -101,12 +109,13 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
   }
 }
 
-function lookup(name: string): CliCommand {
-  const cmd = COMMANDS.find((c) => c.name === name);
+/** Loads the module of the command called `name`; a usage error (with did-you-mean) for an unknown name. */
+async function lookup(name: string): Promise<CliCommand> {
+  const cmd = CATALOG.find((c) => c.name === name);
   if (!cmd) {
     const near = closestName(name, COMMANDS.map((c) => c.name));
     const list = `commands: ${COMMANDS.map((c) => c.name).join(', ')}`;
     throw usage(`unknown command ${JSON.stringify(name)}${near === undefined ? `; ${list}` : ` (did you mean ${near}?)`}`);
   }
-  return cmd;
+  return LOADERS[cmd.name]();
 }

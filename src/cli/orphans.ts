@@ -11,10 +11,9 @@ import type { HollowBatch } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
 import { checkpointPrefix } from '../model/compaction-id.js';
 import { isServiceKey, objectKey, validateShardId } from '../model/keys.js';
-import { checkpointParts, decodeCheckpoint } from '../service/jobs/checkpoint.js';
-import { hollowBatchFromJson, parseJson } from '../wire/json.js';
 import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
 /** Temp files of unfinished writes swept by --delete when --older-than is not given: no live write takes an hour. */
@@ -30,7 +29,7 @@ export function parseDuration(text: string, flag = '--older-than'): number {
 }
 
 /** The part keys referenced by the hollow batches of a --live file (one batch or a list). */
-export function liveKeys(json: unknown): Set<string> {
+export function liveKeys(json: unknown, hollowBatchFromJson: (json: unknown) => HollowBatch): Set<string> {
   const batches: unknown[] = Array.isArray(json) ? json : [json];
   const keys = new Set<string>();
   batches.forEach((b, i) => {
@@ -55,8 +54,7 @@ On a file store --delete also removes temp files of writes a crash cut off (olde
 --older-than, or an hour).`;
 
 export const orphansCommand = flagCommand({
-  name: 'orphans',
-  summary: 'List (or --delete) service-written parts of a shard that no live batch references.',
+  ...commandInfo('orphans'),
   details: DETAILS,
   flags: [
     { ...BLOB_FLAG, required: true },
@@ -73,6 +71,12 @@ export const orphansCommand = flagCommand({
     if (del && liveFile === undefined) throw usage('--delete needs --live (without it every service-written part looks orphaned)');
     const olderThan = flags.get('older-than');
     const minAgeMs = olderThan === undefined ? undefined : parseDuration(String(olderThan));
+    // The JSON codec and the checkpoint decoder read the .proto with protobufjs: loaded when the
+    // command runs, not for --help.
+    const [{ hollowBatchFromJson, parseJson }, { checkpointParts, decodeCheckpoint }] = await Promise.all([
+      import('../wire/json.js'),
+      import('../service/jobs/checkpoint.js'),
+    ]);
 
     let live = new Set<string>();
     if (liveFile !== undefined) {
@@ -82,7 +86,7 @@ export const orphansCommand = flagCommand({
       } catch (err) {
         throw usage(`--live: cannot read ${JSON.stringify(liveFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
-      live = liveKeys(parseJson(text, '--live'));
+      live = liveKeys(parseJson(text, '--live'), hollowBatchFromJson);
     }
 
     return withBlob(flags, io.cwd, async (blob) => {

@@ -11,12 +11,11 @@ import { equals, format as formatAntichain, type Antichain } from '../model/anti
 import type { CompactRequest, HollowBatch } from '../model/batch.js';
 import { CompactdError } from '../model/errors.js';
 import { validateShardId } from '../model/keys.js';
-import { antichainFromJson, compactRequestToJson, formatJson, hollowBatchFromJson, validCompactRequestFromJson } from '../wire/json.js';
 import { flagCommand, write } from './command.js';
+import { commandInfo } from './catalog.js';
 
 export const requestCommand = flagCommand({
-  name: 'request',
-  summary: 'Build a CompactRequest JSON from batch files (HollowBatch JSON as write-batch prints them).',
+  ...commandInfo('request'),
   details: `Reads each BATCH_FILE (in the order given: each batch's lower is the previous one's upper)
 and prints the CompactRequest that compacts them into one batch from the first lower to the last
 upper, for \`compactd compact\`:
@@ -32,10 +31,12 @@ The output since is --since, else the since the batches share.`,
   async run(flags, io, files) {
     const shardId = String(flags.get('shard'));
     readFlag(() => validateShardId(shardId));
+    // The JSON codec reads the .proto with protobufjs: loaded when the command runs, not for --help.
+    const { antichainFromJson, compactRequestToJson, formatJson, hollowBatchFromJson, validCompactRequestFromJson } = await import('../wire/json.js');
     const sinceText = flags.get('since');
     const given = sinceText === undefined ? undefined : readFlag(() => antichainFromJson(String(sinceText), '--since'));
     const inputs: HollowBatch[] = [];
-    for (const file of files) inputs.push(await readBatchFile(path.resolve(io.cwd, file), file));
+    for (const file of files) inputs.push(await readBatchFile(path.resolve(io.cwd, file), file, hollowBatchFromJson));
     const req: CompactRequest = {
       shardId,
       desc: { lower: inputs[0].desc.lower, upper: inputs[inputs.length - 1].desc.upper, since: given ?? sharedSince(inputs, files) },
@@ -56,7 +57,7 @@ The output since is --since, else the since the batches share.`,
   },
 });
 
-async function readBatchFile(file: string, shown: string): Promise<HollowBatch> {
+async function readBatchFile(file: string, shown: string, hollowBatchFromJson: (text: string) => HollowBatch): Promise<HollowBatch> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -10,10 +10,11 @@
 import { envName, readEnv, type EnvSnapshot } from '../config/env.js';
 import { DEFAULT_HOST, DEFAULT_PORT, parseServeOptions, serveHelp, wantsHelp, type ServeOptions } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
-import { createRootLogger, type LogFormat, type LogRecord, type Logger } from '../obs/log.js';
+import type { LogFormat, LogRecord, Logger } from '../obs/log.js';
 import { packageVersion } from '../obs/version.js';
 import type { CompactdServer } from '../service/server.js';
 import { write, type CliCommand, type CliIo } from './command.js';
+import { commandInfo } from './catalog.js';
 
 /** Signals that ask the service to stop: orchestrators send SIGTERM, a terminal sends SIGINT. */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -54,8 +55,7 @@ function stdoutSink(io: CliIo): { write(s: string): boolean } {
 }
 
 export const serveCommand: CliCommand = {
-  name: 'serve',
-  summary: 'Run the compaction service (gRPC, health, reflection, /metrics) until SIGTERM or SIGINT.',
+  ...commandInfo('serve'),
   async run(argv, io) {
     if (wantsHelp(argv)) {
       await write(io.stdout, `${serveHelp()}\n`);
@@ -66,6 +66,8 @@ export const serveCommand: CliCommand = {
       await write(io.stdout, `compactd ${packageVersion()}\n`);
       return 0;
     }
+    // The logger (pino) is loaded when the service starts, not for --help.
+    const { createRootLogger } = await import('../obs/log.js');
     const env = readEnv();
     let options: ServeOptions;
     try {

@@ -9,9 +9,9 @@ import { DEFAULT_TARGET_PART_BYTES } from '../config/options.js';
 import { CompactdError, invalid } from '../model/errors.js';
 import { validateShardId } from '../model/keys.js';
 import type { Update } from '../model/update.js';
-import { antichainFromJson, formatJson, hollowBatchToJson, updateFromNdjsonLine } from '../wire/json.js';
 import { readFlag, usage } from '../config/argv.js';
 import { flagCommand, lines, write } from './command.js';
+import { commandInfo } from './catalog.js';
 import { BLOB_FLAG, SHARD_FLAG, withBlob } from './shared.js';
 
 const DETAILS = `Reads updates from standard input, one JSON object per line:
@@ -21,8 +21,7 @@ the HollowBatch JSON to register with the shard. Frontiers are JSON lists of tim
 list of decimal strings: --lower '[["0"]]' --upper '[["10"]]'; --upper '[]' is the empty frontier.`;
 
 export const writeBatchCommand = flagCommand({
-  name: 'write-batch',
-  summary: 'Write updates (NDJSON on stdin) as a batch of parts and print its HollowBatch JSON.',
+  ...commandInfo('write-batch'),
   details: DETAILS,
   flags: [
     BLOB_FLAG,
@@ -39,6 +38,8 @@ export const writeBatchCommand = flagCommand({
   async run(flags, io) {
     const shardId = String(flags.get('shard'));
     readFlag(() => validateShardId(shardId));
+    // The JSON codec reads the .proto with protobufjs: loaded when the command runs, not for --help.
+    const { antichainFromJson, formatJson, hollowBatchToJson, updateFromNdjsonLine } = await import('../wire/json.js');
     const lower = readFlag(() => antichainFromJson(String(flags.get('lower')), '--lower'));
     const upper = readFlag(() => antichainFromJson(String(flags.get('upper')), '--upper'));
     const sinceText = flags.get('since');

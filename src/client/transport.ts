@@ -3,11 +3,12 @@
  * people type it (`http://host:port`, `https://host:port`) becomes a gRPC target, and a call
  * that failed before reaching the service (`No connection established. Last error: Error:
  * connect ECONNREFUSED ...`, `Name resolution failed for target dns:...`, `Protocol error`,
- * `Deadline exceeded after 0.018s,waiting for name resolution`) becomes one line naming the
+ * `Deadline exceeded after 0.018s,waiting for name resolution`, or Node's own socket, TLS and
+ * HTTP/2 errors for the health client, which does not use grpc-js) becomes one line naming the
  * address and the cause. Errors the service itself sent pass through unchanged.
  */
 import { connect } from 'node:net';
-import { CompactdError } from '../model/errors.js';
+import { CompactdError, type CompactdErrorOptions } from '../model/errors.js';
 
 /** A gRPC target and what its spelling says about TLS. */
 export interface Endpoint {
@@ -93,14 +94,37 @@ export async function explainCallError(err: CompactdError, target: string, opts:
   }
   if (err.kind !== 'unavailable') return err;
   const resolution = /Name resolution failed for target (?:dns:)?\/*(.*)$/.exec(text);
-  if (resolution || /Failed to parse DNS address/.test(text)) {
-    const host = target.replace(/^dns:\/*/, '').replace(/:\d+$/, '');
-    return new CompactdError('unavailable', `${target} is unreachable (cannot resolve host ${JSON.stringify(host)}): check the name, or use an IP address`, keep);
-  }
+  if (resolution || /Failed to parse DNS address/.test(text)) return unresolved(target, keep);
   const noConn = /No connection established\. Last error: (.*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:.*)?$/s.exec(text);
   const lost = /^(Connection dropped|Connection closed|read ECONNRESET|Received RST_STREAM)/.test(text);
   if (!noConn && !lost) return err;
-  const last = noConn ? noConn[1] : text;
+  return explainTransport(noConn ? noConn[1] : text, target, opts, keep);
+}
+
+/** Node errors of an HTTP/2 session that mean the peer does not speak HTTP/2 (as grpc-js says, "Protocol error"). */
+const HTTP2_PROTOCOL_CODES = new Set(['ERR_HTTP2_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_INVALID_SESSION']);
+
+/**
+ * The error a person should see when a call made over Node's own sockets (the health client,
+ * which does not use grpc-js) failed before the service answered: `err` as node:net, node:tls
+ * or node:http2 report it. Same words, same causes as explainCallError.
+ */
+export async function explainConnectionError(given: Error & { code?: string }, target: string, opts: ExplainOptions = {}): Promise<CompactdError> {
+  const keep = { cause: given, determinate: false };
+  // A stream cancelled because its session failed carries the session's error as its cause.
+  const err = given.cause instanceof Error ? (given.cause as Error & { code?: string }) : given;
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return unresolved(target, keep);
+  const text = HTTP2_PROTOCOL_CODES.has(err.code ?? '') && !/ECONN|EPIPE/.test(err.message) ? `Protocol error (${err.message})` : `${err.message}${err.code && !err.message.includes(err.code) ? ` (${err.code})` : ''}`;
+  return explainTransport(text, target, opts, keep);
+}
+
+function unresolved(target: string, keep: CompactdErrorOptions): CompactdError {
+  const host = target.replace(/^dns:\/*/, '').replace(/:\d+$/, '');
+  return new CompactdError('unavailable', `${target} is unreachable (cannot resolve host ${JSON.stringify(host)}): check the name, or use an IP address`, keep);
+}
+
+/** A failed connection's last error (`last`) in words: refused, not gRPC (the metrics port?), TLS, or as it is. */
+async function explainTransport(last: string, target: string, opts: ExplainOptions, keep: CompactdErrorOptions): Promise<CompactdError> {
   const errno = /\b(E[A-Z_]{4,})\b/.exec(last)?.[1];
   if (errno && ERRNO_WORDS[errno]) {
     const hint = errno === 'ECONNREFUSED' ? ': is compactd serve running there?' : '';

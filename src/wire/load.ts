@@ -4,10 +4,12 @@
  * produces.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { internal } from '../model/errors.js';
+import { PROTO_RELATIVE_PATH, protoRoot } from './proto-file.js';
+
+export { PROTO_RELATIVE_PATH, protoRoot };
 
 /** The loader options shared with the generator: change both together. */
 export const LOADER_OPTIONS: Readonly<Options> = Object.freeze({
@@ -17,19 +19,6 @@ export const LOADER_OPTIONS: Readonly<Options> = Object.freeze({
   defaults: true,
   oneofs: true,
 });
-
-/** Path of the .proto relative to the proto root (the name reflection reports). */
-export const PROTO_RELATIVE_PATH = 'compactd/v1/compactd.proto';
-
-/**
- * The directory holding `compactd/v1/compactd.proto`. This module sits two levels below the
- * package root both as source (`src/wire/load.ts`) and compiled (`dist/wire/load.js`), so
- * `../../proto` works for tsx, vitest and the built package alike.
- */
-export function protoRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return join(here, '..', '..', 'proto');
-}
 
 export interface CompactdPackage {
   /** The package definition to pass to `grpc.loadPackageDefinition`. */

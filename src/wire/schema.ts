@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { internal } from '../model/errors.js';
-import { PROTO_RELATIVE_PATH, protoRoot } from './load.js';
+import { PROTO_RELATIVE_PATH, protoRoot } from './proto-file.js';
 
 export type ScalarType = 'u64' | 'i64' | 'u32' | 'double' | 'bool' | 'string' | 'bytes';
 export type FieldType = ScalarType | { readonly enum: string } | { readonly message: string };

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Blob } from '../../src/blob/blob.js';
 import { openBlob } from '../../src/blob/url.js';
 import { CompactorClient, type CompactorClientOptions } from '../../src/client/compactor-client.js';
+import { checkHealth, type HealthCheckOptions } from '../../src/client/health.js';
 import type { HollowBatch } from '../../src/model/batch.js';
 import { CompactdError } from '../../src/model/errors.js';
 import type { ProtoGrpcType } from '../../src/gen/compactd.js';
@@ -133,6 +134,17 @@ async function healthWith(t: TestServer, creds: ChannelCredentials): Promise<str
   }
 }
 
+/** The hand-written health client (node:http2) against `address`: the status, or the error's kind and message. */
+async function handHealth(address: string, tls?: HealthCheckOptions['tls']): Promise<string> {
+  return checkHealth(address, { timeoutMs: 5000, ...(tls ? { tls } : {}) }).then(
+    (s) => s,
+    (e: unknown) => {
+      expect(e).toBeInstanceOf(CompactdError);
+      return `${(e as CompactdError).kind}: ${(e as CompactdError).message}`;
+    },
+  );
+}
+
 /** A DeleteParts call (of nothing) with exactly this authorization header; resolves to its status code. */
 async function rawCompactorCall(t: TestServer, authorization: string): Promise<status> {
   const proto = loadPackageDefinition(loadCompactdPackage().packageDefinition) as unknown as ProtoGrpcType;
@@ -165,6 +177,12 @@ describe('TLS', () => {
       expect(await compactWith(t, {})).toBe('unavailable');
       expect(await compactWith(t, { tls: { ca: pem['rogue-ca.pem'] } })).toBe('unavailable');
       expect(await healthWith(t, credentials.createSsl(pem['ca.pem']))).toBe('SERVING');
+      // The hand-written health client: the certificate names both 127.0.0.1 and localhost.
+      expect(await handHealth(t.server.address, { ca: pem['ca.pem'] })).toBe('SERVING');
+      expect(await handHealth(`localhost:${t.server.port}`, { ca: pem['ca.pem'] })).toBe('SERVING');
+      expect(await handHealth(t.server.address, { ca: pem['rogue-ca.pem'] })).toMatch(/^unavailable: .* is unreachable \(TLS handshake failed: the server certificate is not trusted; pass the CA that signed it with --tls-ca FILE\)$/);
+      expect(await handHealth(t.server.address)).toMatch(/^unavailable: .* does not speak gRPC over plain-text HTTP\/2: if the server uses TLS, add --tls or --tls-ca FILE$/);
+      expect(await run(['health', '--endpoint', t.server.address, '--tls-ca', files['ca.pem']])).toEqual({ code: 0, stdout: 'SERVING\n', stderr: '' });
 
       // The CLI reaches it with --tls-ca.
       const json = formatJson(compactRequestToJson(compactRequest('sec', inputs)));
@@ -184,6 +202,12 @@ describe('TLS', () => {
       expect(await compactWith(t, { tls: { ca: pem['ca.pem'] } })).toBe('unavailable');
       expect(await compactWith(t, { tls: { ca: pem['ca.pem'], cert: pem['rogue-client.pem'], key: pem['rogue-client.key'] } })).toBe('unavailable');
       expect(await healthWith(t, credentials.createSsl(pem['ca.pem'], pem['client.key'], pem['client.pem']))).toBe('SERVING');
+      expect(await handHealth(t.server.address, { ca: pem['ca.pem'], cert: pem['client.pem'], key: pem['client.key'] })).toBe('SERVING');
+      expect(await handHealth(t.server.address, { ca: pem['ca.pem'] })).toMatch(/^unavailable: .* \(TLS handshake failed: the server wants a client certificate; add --tls-cert and --tls-key\)$/);
+      expect(await handHealth(t.server.address, { ca: pem['ca.pem'], cert: pem['rogue-client.pem'], key: pem['rogue-client.key'] })).toMatch(/^unavailable: /);
+      expect(
+        await run(['health', '--endpoint', t.server.address, '--tls-ca', files['ca.pem'], '--tls-cert', files['client.pem'], '--tls-key', files['client.key']]),
+      ).toEqual({ code: 0, stdout: 'SERVING\n', stderr: '' });
 
       const json = formatJson(compactRequestToJson(compactRequest('sec', inputs)));
       const ok = await run(

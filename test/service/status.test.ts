@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { CompactdError, type ErrorKind } from '../../src/model/errors.js';
 import { INTERNAL_MESSAGE, MAX_DETAILS_CHARS, statusCode, statusName, toServiceError } from '../../src/service/status.js';
+import { GRPC_STATUS, kindOfStatus } from '../../src/wire/status-codes.js';
 
 const TABLE: [ErrorKind, status, string][] = [
   ['invalid', status.INVALID_ARGUMENT, 'INVALID_ARGUMENT'],
@@ -18,6 +19,18 @@ const TABLE: [ErrorKind, status, string][] = [
 ];
 
 describe('status mapping', () => {
+  it('writes the gRPC status codes exactly as grpc-js numbers them', () => {
+    const grpcJs = Object.fromEntries(Object.entries(status).filter(([name]) => Number.isNaN(Number(name))));
+    expect(GRPC_STATUS).toEqual(grpcJs);
+  });
+
+  it('reads every code back to the kind it was sent for (FAILED_PRECONDITION as precondition), unknown codes as internal', () => {
+    for (const [kind, code] of TABLE) expect(kindOfStatus(code)).toBe(kind);
+    expect(kindOfStatus(status.FAILED_PRECONDITION)).toBe('precondition');
+    expect(kindOfStatus(status.UNIMPLEMENTED)).toBe('internal');
+    expect(kindOfStatus(99)).toBe('internal');
+  });
+
   it.each(TABLE)('maps %s to %s', (kind, code, name) => {
     expect(statusCode(kind)).toBe(code);
     expect(statusName(kind)).toBe(name);
