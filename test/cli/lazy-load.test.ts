@@ -30,7 +30,7 @@ const RESOLVE_HOOK = `
 
 interface Loaded {
   readonly code: number;
-  /** Packages (node_modules/<name> or @scope/name) any module was loaded from. */
+  /** Packages (node_modules/<name> or @scope/name, or their bundle in dist/vendor) any module was loaded from. */
   readonly packages: string[];
 }
 
@@ -48,7 +48,8 @@ async function packagesLoaded(argv: string[], stdin = ''): Promise<Loaded> {
     const code = await main(${JSON.stringify(argv)}, { stdout: out, stderr: out, stdin: Readable.from([${JSON.stringify(stdin)}]) });
     const esm = readFileSync(${JSON.stringify(file)}, 'utf8').split('\\n').filter((u) => u.startsWith('file:')).map((u) => new URL(u).pathname);
     const files = [...esm, ...Object.keys(createRequire(import.meta.url).cache)];
-    const packages = new Set(files.map((f) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f)?.[1]).filter(Boolean));
+    // A package bundled by the build (dist/vendor/<name>.js, scripts/bundle-vendor.mjs) counts as that package.
+    const packages = new Set(files.map((f) => (/node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f) ?? /\\/dist\\/vendor\\/(.+)\\.js$/.exec(f))?.[1]).filter(Boolean));
     process.stdout.write(JSON.stringify({ code, packages: [...packages] }));
   `;
   try {
