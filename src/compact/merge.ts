@@ -1,15 +1,18 @@
 /**
- * The streaming k-way merge of one chunk: a binary min-heap of run cursors ordered by the
- * current row's (k, v, t); rows popped in order are advanced by `since`, equal (k, v, t) are
- * summed, zero sums dropped, and the rest appended to the output builder.
+ * The streaming k-way merge of one chunk: a tournament tree of losers (loser-tree.ts) over the
+ * run cursors, ordered by the current row's (k, v, t); rows taken in order are advanced by
+ * `since`, equal (k, v, t) are summed, zero sums dropped, and the rest appended to the output
+ * builder.
  *
- * The inner loop is synchronous and works on raw column memory: keys and values are compared
- * with a byte loop, times and diffs are read as 32-bit words, and diffs are summed as doubles
- * while they are exactly representable, falling back to bigint only for huge values. It leaves
- * the loop (to await I/O) only at part boundaries: when a run's next part has not arrived yet, or
- * when the output part is full. A run whose next part is not loaded is out of the heap, and the
- * loop stops until it is back, so a (k, v, t) that an unread part could still contain is never
- * emitted.
+ * The inner loop is synchronous and works on raw column memory. Keys are compared by their first
+ * 8 bytes held as two numbers per cursor (the part's prefix words), bytes only when those are
+ * equal; times and diffs are read as 32-bit words, and diffs are summed as doubles while they are
+ * exactly representable, falling back to bigint only for huge values. When one run keeps winning,
+ * its rows are taken while they stay below the runner-up (one comparison per row, no replay). The
+ * loop leaves (to await I/O) only at part boundaries: when a run's next part has not arrived yet,
+ * or when the output part is full. A run whose next part is not loaded stays the winner of the
+ * tree and the loop stops until it is back, so a (k, v, t) that an unread part could still
+ * contain is never emitted.
  *
  * Times: for D = 1, advancing (max with since) is monotone, so rows in (k, v, t) order stay
  * ordered after advancing and equal results are adjacent. For D > 1 it is not (product order vs
@@ -22,7 +25,9 @@ import { mapLimit } from '../model/util/concurrency.js';
 import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
 import type { PartColumns } from '../part/columns.js';
 import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/validate.js';
+import { keyPrefixes } from '../part/validate.js';
 import type { OutputBuilder } from './builder.js';
+import { LoserTree } from './loser-tree.js';
 import type { LoadedPart } from './source.js';
 import { copyRow } from '../part/rows.js';
 
@@ -44,6 +49,8 @@ const SAFE_HI = 0x100000;
 const SAFE_SUM = 2 ** 52;
 /** First parts fetched at once when a chunk starts: enough to hide store latency, few enough for S3. */
 const INITIAL_FETCHES = 16;
+/** The prefix word of a finished cursor: above every 32-bit word, so it loses every comparison. */
+const DONE = TWO32;
 
 class Cursor {
   cols!: PartColumns;
@@ -56,9 +63,14 @@ class Cursor {
   t!: Uint32Array;
   d!: Uint32Array;
   rows: Int32Array | null = null;
+  /** Key prefix words by row (2 per row). */
+  pfx: Uint32Array = new Uint32Array(0);
   pos = 0;
   end = 0;
   row = 0;
+  /** The current row's key prefix words; p0 is DONE once the run is finished. */
+  p0 = DONE;
+  p1 = 0;
   name = '';
   bytes = 0;
 
@@ -76,19 +88,32 @@ class Cursor {
     this.t = new Uint32Array(c.t.buffer, c.t.byteOffset, c.t.length * 2);
     this.d = new Uint32Array(c.d.buffer, c.d.byteOffset, c.d.length * 2);
     this.rows = p.rows;
+    this.pfx = p.prefix ?? keyPrefixes(c);
     this.pos = 0;
     this.end = p.count;
-    this.row = p.rows === null ? 0 : p.count > 0 ? p.rows[0] : 0;
     this.name = p.name;
     this.bytes = p.bytes;
+    if (p.count > 0) this.at(p.rows === null ? 0 : p.rows[0]);
   }
 
   /** Moves to the next row of the current part; false when the part is exhausted. */
   advance(): boolean {
     const pos = ++this.pos;
     if (pos >= this.end) return false;
-    this.row = this.rows === null ? pos : this.rows[pos];
+    this.at(this.rows === null ? pos : this.rows[pos]);
     return true;
+  }
+
+  /** Marks the run finished: it sorts after every live cursor. */
+  finish(): void {
+    this.p0 = DONE;
+    this.p1 = 0;
+  }
+
+  private at(row: number): void {
+    this.row = row;
+    this.p0 = this.pfx[2 * row];
+    this.p1 = this.pfx[2 * row + 1];
   }
 }
 
@@ -119,7 +144,10 @@ export interface MergeResult {
 
 export class ChunkMerge {
   private readonly cursors: Cursor[];
-  private readonly heap: Cursor[] = [];
+  /** Orders the cursors; built once every run has its first part (or is finished). */
+  private tree!: LoserTree;
+  /** Stands for "no other run": above every live cursor. */
+  private readonly nobody = new Cursor(-1);
   private readonly dims: number;
   private readonly tw: number;
   /** Coordinate-wise meet of `since` as 32-bit words (advance_by of the product order is max with it). */
@@ -129,6 +157,9 @@ export class ChunkMerge {
 
   // The group being accumulated: its (k, v) (and for D = 1 its advanced t) and diff sum.
   private hasGroup = false;
+  /** The group key's prefix words (a row with other words has another key). */
+  private gp0 = 0;
+  private gp1 = 0;
   private gk!: Uint8Array;
   private gkv!: DataView;
   private gks = 0;
@@ -184,17 +215,23 @@ export class ChunkMerge {
     await mapLimit(this.cursors, INITIAL_FETCHES, async (c) => {
       ready[c.run] = await this.load(c);
     });
-    for (const c of this.cursors) if (ready[c.run]) this.push(c);
-    while (this.heap.length > 0) {
-      this.output.checkpoint();
-      const stalled = this.step();
-      if (this.output.builder.estimatedBytes >= this.output.targetPartBytes) await this.output.flush();
-      if (stalled !== undefined) {
-        if (await this.load(stalled)) this.push(stalled);
-      } else {
-        // A macrotask turn at every part boundary lets finished uploads and prefetches land and
-        // abort messages arrive; awaiting promises alone would only run microtasks.
-        await yieldToEventLoop();
+    for (const c of this.cursors) if (!ready[c.run]) c.finish();
+    if (this.cursors.length > 0) {
+      const cursors = this.cursors;
+      this.tree = new LoserTree(cursors.length, (a, b) => this.less(cursors[a], cursors[b]));
+      while (cursors[this.tree.winner].p0 !== DONE) {
+        this.output.checkpoint();
+        const stalled = this.step();
+        if (this.output.builder.estimatedBytes >= this.output.targetPartBytes) await this.output.flush();
+        if (stalled !== undefined) {
+          // The stalled run is still the winner: its next row (or its end) only moves it up.
+          if (!(await this.load(stalled))) stalled.finish();
+          this.tree.replay();
+        } else {
+          // A macrotask turn at every part boundary lets finished uploads and prefetches land and
+          // abort messages arrive; awaiting promises alone would only run microtasks.
+          await yieldToEventLoop();
+        }
       }
     }
     this.closeGroup();
@@ -233,20 +270,34 @@ export class ChunkMerge {
   }
 
   /**
-   * Consumes rows until the heap empties, the output part is full, a run moved to its next part,
-   * or a run needs a part that has not arrived (returned, already removed from the heap).
+   * Consumes rows until every run is finished, the output part is full, a run moved to its next
+   * part, or a run needs a part that has not arrived (returned; it stays the tree's winner).
    */
   private step(): Cursor | undefined {
-    const heap = this.heap;
+    const tree = this.tree;
+    const cursors = this.cursors;
     const builder = this.output.builder;
     const target = this.output.targetPartBytes;
     const d1 = this.dims === 1;
-    while (heap.length > 0) {
-      const c = heap[0];
+    let c = cursors[tree.winner];
+    // While c keeps winning: the least other cursor, which c's rows are compared with instead of
+    // replaying the tree (the tree stays valid: only the winner moved, and it still wins).
+    let rival: Cursor | null = null;
+    while (c.p0 !== DONE) {
       if (d1) this.ingest1(c);
       else this.ingestN(c);
       if (c.advance()) {
-        this.siftDown(0);
+        if (rival === null || !this.less(c, rival)) {
+          tree.replay();
+          const w = cursors[tree.winner];
+          if (w === c) {
+            const r = tree.runnerUp();
+            rival = r < 0 ? this.nobody : cursors[r];
+          } else {
+            rival = null;
+            c = w;
+          }
+        }
       } else {
         // Part boundary: continue at once if the next part is here, else leave to wait for it.
         if (c.bytes > 0) {
@@ -265,11 +316,14 @@ export class ChunkMerge {
           c.bytes = 0;
         }
         if (resumed) {
-          this.siftDown(0);
+          tree.replay();
           return undefined;
         }
-        this.popTop();
         if (this.input.hasMore(c.run)) return c;
+        c.finish();
+        tree.replay();
+        c = cursors[tree.winner];
+        rival = null;
         if (builder.estimatedBytes >= target) return undefined;
         continue;
       }
@@ -281,6 +335,8 @@ export class ChunkMerge {
   /** Starts a group at the key and value of cursor `c`'s current row. */
   private startGroup(c: Cursor, ks: number, ke: number, vs: number, ve: number): void {
     this.hasGroup = true;
+    this.gp0 = c.p0;
+    this.gp1 = c.p1;
     this.gk = c.k;
     this.gkv = c.kv;
     this.gks = ks;
@@ -339,6 +395,8 @@ export class ChunkMerge {
     const dhi = c.d[2 * r + 1] | 0;
     if (
       this.hasGroup &&
+      this.gp0 === c.p0 &&
+      this.gp1 === c.p1 &&
       this.gtlo === tlo &&
       this.gthi === thi &&
       bytesEqual(this.gk, this.gkv, this.gks, this.gke, c.k, c.kv, ks, ke) &&
@@ -386,6 +444,8 @@ export class ChunkMerge {
     const ve = c.vOff[r + 1];
     if (
       !this.hasGroup ||
+      this.gp0 !== c.p0 ||
+      this.gp1 !== c.p1 ||
       !bytesEqual(this.gk, this.gkv, this.gks, this.gke, c.k, c.kv, ks, ke) ||
       !bytesEqual(this.gv, this.gvv, this.gvs, this.gve, c.v, c.vv, vs, ve)
     ) {
@@ -457,49 +517,21 @@ export class ChunkMerge {
     else this.emitGroupN();
   }
 
-  // ---- heap ----
+  // ---- order ----
 
-  private push(c: Cursor): void {
-    const heap = this.heap;
-    heap.push(c);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (this.less(heap[p], heap[i])) break;
-      const tmp = heap[p];
-      heap[p] = heap[i];
-      heap[i] = tmp;
-      i = p;
-    }
-  }
-
-  private popTop(): void {
-    const heap = this.heap;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      this.siftDown(0);
-    }
-  }
-
-  private siftDown(i: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    const item = heap[i];
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const m = r < n && this.less(heap[r], heap[l]) ? r : l;
-      if (!this.less(heap[m], item)) break;
-      heap[i] = heap[m];
-      i = m;
-    }
-    heap[i] = item;
-  }
-
-  /** Strict row order of the cursors' current rows: (k, v, stored t); ties broken by run index for determinism. */
+  /**
+   * Strict order of the cursors' current rows: (k, v, stored t), ties broken by run index for
+   * determinism; finished cursors last. Prefix words decide most comparisons without the bytes.
+   */
   private less(a: Cursor, b: Cursor): boolean {
+    if (a.p0 !== b.p0) return a.p0 < b.p0;
+    if (a.p1 !== b.p1) return a.p1 < b.p1;
+    return this.lessTied(a, b);
+  }
+
+  /** `less` for equal prefix words: the full row comparison. */
+  private lessTied(a: Cursor, b: Cursor): boolean {
+    if (a.p0 === DONE) return a.run < b.run;
     const ra = a.row;
     const rb = b.row;
     let c = compareBytes(a.k, a.kv, a.kOff[ra], a.kOff[ra + 1], b.k, b.kv, b.kOff[rb], b.kOff[rb + 1]);

@@ -11,7 +11,7 @@ import { objectKey } from '../model/keys.js';
 import { columnsBytes, type PartColumns } from '../part/columns.js';
 import { partChecksum } from '../part/checksum.js';
 import { decodePart } from '../part/decode.js';
-import { checkOrdered, compareRows } from '../part/validate.js';
+import { compareRows, keyPrefixes, scanOrdered } from '../part/validate.js';
 import type { PlannedRun } from './plan.js';
 
 export interface LoadedPart {
@@ -24,6 +24,11 @@ export interface LoadedPart {
   readonly bytes: number;
   /** Σd over the rows the merge will read. */
   readonly diffSum: bigint;
+  /**
+   * The key prefix words of every row of `cols` (part/validate.ts keyPrefixes), indexed by row,
+   * not by position in `rows`; absent when not computed (the merge then computes them).
+   */
+  readonly prefix?: Uint32Array;
   /** The part's name in errors: `<shard>/<key>`, or the run location for inline parts. */
   readonly name: string;
 }
@@ -64,8 +69,9 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
   let loaded: LoadedPart | undefined;
   let failure: unknown;
   try {
-    loaded = decodeLoaded(ctx, run, bytes, name);
-    if (part.kind === 'hollow' && part.diffsSum !== undefined) checkDiffsSum(loaded, part.diffsSum);
+    const decoded = decodeLoaded(ctx, run, bytes, name);
+    loaded = decoded.part;
+    if (part.kind === 'hollow' && part.diffsSum !== undefined) checkDiffsSum(loaded, decoded.allDiffSum, part.diffsSum);
   } catch (err) {
     failure = err;
   }
@@ -77,14 +83,25 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
   return loaded!;
 }
 
-/** Decodes and checks fetched part bytes, and prepares the row order the merge walks. */
-function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, name: string): LoadedPart {
+/**
+ * Decodes and checks fetched part bytes, and prepares the row order the merge walks. Also gives
+ * Σd over all rows of the part (the loaded part's diffSum covers only the rows the merge reads).
+ */
+function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, name: string): { part: LoadedPart; allDiffSum: bigint } {
   // Only expansion is refused: an uncompressed part decodes to views of bytes already held.
   const { meta, cols } = decodePart(bytes, name, { maxDecodedBytes: Math.max(ctx.maxDecodedBytes, bytes.byteLength) });
   if (meta.dims !== ctx.dims) {
     throw dataLoss(`part ${name} has ${meta.dims}-dimensional times, but the request has ${ctx.dims}`);
   }
-  if (run.sorted) checkOrdered(cols, name);
+  let prefix: Uint32Array;
+  let allDiffSum: bigint;
+  if (run.sorted) {
+    // One pass checks the order, sums the diffs and takes the key prefixes.
+    ({ prefix, diffSum: allDiffSum } = scanOrdered(cols, name));
+  } else {
+    prefix = keyPrefixes(cols);
+    allDiffSum = sumDiffs(cols, null);
+  }
 
   let rows: Int32Array | null = null;
   if (!descEquals(meta.desc, run.desc)) {
@@ -97,12 +114,13 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
     }
     rows = filterRows(cols, run.desc.lower, run.desc.upper);
   }
-  if (!run.sorted) rows = sortRows(cols, rows);
+  if (!run.sorted) rows = sortRows(cols, rows, prefix);
 
   const count = rows === null ? cols.len : rows.length;
   // Compressed parts hold more decoded than their encoded size; uncompressed ones are views of it.
-  const held = Math.max(bytes.byteLength, columnsBytes(cols));
-  return { cols, rows, count, bytes: held, diffSum: sumDiffs(cols, rows), name };
+  const held = Math.max(bytes.byteLength, columnsBytes(cols)) + prefix.byteLength;
+  const diffSum = rows === null ? allDiffSum : sumDiffs(cols, rows);
+  return { part: { cols, rows, count, bytes: held, diffSum, name, prefix }, allDiffSum };
 }
 
 /**
@@ -110,8 +128,7 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
  * leaves out: the writer summed the part it wrote). A mismatch means the batch and the bytes
  * disagree, so the part cannot be trusted: data loss.
  */
-function checkDiffsSum(loaded: LoadedPart, recorded: bigint): void {
-  const actual = loaded.rows === null ? loaded.diffSum : sumDiffs(loaded.cols, null);
+function checkDiffsSum(loaded: LoadedPart, actual: bigint, recorded: bigint): void {
   if (actual !== recorded) {
     throw dataLoss(`part ${loaded.name} sums its diffs to ${actual}, but its batch records diffs_sum ${recorded}`);
   }
@@ -136,8 +153,11 @@ function filterRows(cols: PartColumns, lower: Antichain, upper: Antichain): Int3
   return keep.subarray(0, n);
 }
 
-/** A permutation of `rows` (or of all rows) in (k, v, t) order; equal rows are summed by the merge. */
-function sortRows(cols: PartColumns, rows: Int32Array | null): Int32Array {
+/**
+ * A permutation of `rows` (or of all rows) in (k, v, t) order; equal rows are summed by the merge.
+ * Keys are told apart by their prefix words where those differ.
+ */
+function sortRows(cols: PartColumns, rows: Int32Array | null, prefix: Uint32Array): Int32Array {
   let perm: Int32Array;
   if (rows === null) {
     perm = new Int32Array(cols.len);
@@ -145,7 +165,15 @@ function sortRows(cols: PartColumns, rows: Int32Array | null): Int32Array {
   } else {
     perm = rows.slice();
   }
-  return perm.sort((a, b) => compareRows(cols, a, cols, b));
+  return perm.sort((a, b) => {
+    const ah = prefix[2 * a];
+    const bh = prefix[2 * b];
+    if (ah !== bh) return ah < bh ? -1 : 1;
+    const al = prefix[2 * a + 1];
+    const bl = prefix[2 * b + 1];
+    if (al !== bl) return al < bl ? -1 : 1;
+    return compareRows(cols, a, cols, b);
+  });
 }
 
 /**

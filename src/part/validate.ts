@@ -78,34 +78,118 @@ export function viewOf(a: Uint8Array): DataView {
  * naming the part `name` and the first offending row. Reads times and diffs as 32-bit words.
  */
 export function checkOrdered(cols: PartColumns, name: string): void {
+  scanRows(cols, name, null);
+}
+
+/** What one pass over an ORDERED part gives besides the check (`scanOrdered`). */
+export interface OrderedScan {
+  /** The key prefix of every row (`keyPrefixes`). */
+  readonly prefix: Uint32Array;
+  /** Σd over all rows. */
+  readonly diffSum: bigint;
+}
+
+/**
+ * `checkOrdered`, also computing in the same pass what the merge needs of every row: the key
+ * prefixes and the sum of the diffs.
+ */
+export function scanOrdered(cols: PartColumns, name: string): OrderedScan {
+  const prefix = new Uint32Array(2 * cols.len);
+  const diffSum = scanRows(cols, name, prefix);
+  return { prefix, diffSum };
+}
+
+/**
+ * The first 8 bytes of every row's key, zero-padded, as two big-endian words per row (row i at
+ * [2i] and [2i + 1]). Their numeric order is a coarsening of key order: rows whose prefix words
+ * differ compare as the words do (a shorter key pads with zeros, which cannot exceed the byte
+ * where a longer key that shares its bytes goes on); only equal words need the full bytes.
+ */
+export function keyPrefixes(cols: PartColumns): Uint32Array {
+  const { len, kData, kOffsets: ko } = cols;
+  const kv = viewOf(kData);
+  const out = new Uint32Array(2 * len);
+  for (let i = 0; i < len; i++) prefixWords(kData, kv, ko[i], ko[i + 1], out, 2 * i);
+  return out;
+}
+
+/** Writes the zero-padded first 8 bytes of k[ks..ke) as two big-endian words at out[at], out[at + 1]. */
+function prefixWords(k: Uint8Array, kv: DataView, ks: number, ke: number, out: Uint32Array, at: number): void {
+  const n = ke - ks;
+  if (n >= 8) {
+    out[at] = kv.getUint32(ks);
+    out[at + 1] = kv.getUint32(ks + 4);
+    return;
+  }
+  let hi = 0;
+  let lo = 0;
+  for (let j = 0; j < 4; j++) hi = hi * 256 + (j < n ? k[ks + j] : 0);
+  for (let j = 4; j < 8; j++) lo = lo * 256 + (j < n ? k[ks + j] : 0);
+  out[at] = hi;
+  out[at + 1] = lo;
+}
+
+/** Diffs summed as doubles per word stay exact for this many rows (2^32 * 2^20 < 2^53). */
+const SUM_BLOCK = 1 << 20;
+
+/**
+ * The order and consolidation check, one pass: keys are compared by their prefix words first
+ * (stored in `prefix` when given, else kept for the previous row only), bytes only when those are
+ * equal. Returns Σd over all rows.
+ */
+function scanRows(cols: PartColumns, name: string, prefix: Uint32Array | null): bigint {
   const { len, dims, kData, kOffsets: ko, vData, vOffsets: vo } = cols;
   const kv = viewOf(kData);
   const vv = viewOf(vData);
   const tw = new Uint32Array(cols.t.buffer, cols.t.byteOffset, len * dims * 2);
   const dw = new Uint32Array(cols.d.buffer, cols.d.byteOffset, len * 2);
   const words = 2 * dims;
+  const pw = prefix ?? new Uint32Array(4);
+  let total = 0n;
+  let lo = 0;
+  let hi = 0;
+  let prevHi = 0;
+  let prevLo = 0;
   for (let i = 0; i < len; i++) {
-    if (dw[2 * i] === 0 && dw[2 * i + 1] === 0) throw dataLoss(`part ${name} is not consolidated: row ${i} has diff 0`);
-    if (i === 0) continue;
-    let c = compareByteViews(kData, kv, ko[i - 1], ko[i], kData, kv, ko[i], ko[i + 1]);
-    if (c === 0) c = compareByteViews(vData, vv, vo[i - 1], vo[i], vData, vv, vo[i], vo[i + 1]);
-    if (c === 0) {
-      // Coordinates lexicographically, each as (high word, low word).
-      const p = (i - 1) * words;
-      const q = i * words;
-      for (let j = 0; j < words && c === 0; j += 2) {
-        const ph = tw[p + j + 1];
-        const qh = tw[q + j + 1];
-        if (ph !== qh) c = ph < qh ? -1 : 1;
-        else if (tw[p + j] !== tw[q + j]) c = tw[p + j] < tw[q + j] ? -1 : 1;
+    const dlo = dw[2 * i];
+    const dhi = dw[2 * i + 1];
+    if (dlo === 0 && dhi === 0) throw dataLoss(`part ${name} is not consolidated: row ${i} has diff 0`);
+    lo += dlo;
+    hi += dhi | 0;
+    if ((i & (SUM_BLOCK - 1)) === SUM_BLOCK - 1) {
+      total += BigInt(hi) * 4294967296n + BigInt(lo);
+      lo = 0;
+      hi = 0;
+    }
+    const at = prefix === null ? 2 * (i & 1) : 2 * i;
+    prefixWords(kData, kv, ko[i], ko[i + 1], pw, at);
+    const curHi = pw[at];
+    const curLo = pw[at + 1];
+    if (i > 0) {
+      let c = curHi !== prevHi ? (prevHi < curHi ? -1 : 1) : curLo !== prevLo ? (prevLo < curLo ? -1 : 1) : 0;
+      if (c === 0) c = compareByteViews(kData, kv, ko[i - 1], ko[i], kData, kv, ko[i], ko[i + 1]);
+      if (c === 0) c = compareByteViews(vData, vv, vo[i - 1], vo[i], vData, vv, vo[i], vo[i + 1]);
+      if (c === 0) {
+        // Coordinates lexicographically, each as (high word, low word).
+        const p = (i - 1) * words;
+        const q = i * words;
+        for (let j = 0; j < words && c === 0; j += 2) {
+          const ph = tw[p + j + 1];
+          const qh = tw[q + j + 1];
+          if (ph !== qh) c = ph < qh ? -1 : 1;
+          else if (tw[p + j] !== tw[q + j]) c = tw[p + j] < tw[q + j] ? -1 : 1;
+        }
+      }
+      if (c >= 0) {
+        throw dataLoss(
+          c === 0
+            ? `part ${name} is not consolidated: rows ${i - 1} and ${i} have equal (k, v, t)`
+            : `part ${name} is not sorted: row ${i} sorts before row ${i - 1}`,
+        );
       }
     }
-    if (c >= 0) {
-      throw dataLoss(
-        c === 0
-          ? `part ${name} is not consolidated: rows ${i - 1} and ${i} have equal (k, v, t)`
-          : `part ${name} is not sorted: row ${i} sorts before row ${i - 1}`,
-      );
-    }
+    prevHi = curHi;
+    prevLo = curLo;
   }
+  return total + BigInt(hi) * 4294967296n + BigInt(lo);
 }
