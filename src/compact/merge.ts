@@ -49,8 +49,6 @@ const SAFE_HI = 0x100000;
 const SAFE_SUM = 2 ** 52;
 /** First parts fetched at once when a chunk starts: enough to hide store latency, few enough for S3. */
 const INITIAL_FETCHES = 16;
-/** The prefix word of a finished cursor: above every 32-bit word, so it loses every comparison. */
-const DONE = TWO32;
 
 class Cursor {
   cols!: PartColumns;
@@ -63,18 +61,19 @@ class Cursor {
   t!: Uint32Array;
   d!: Uint32Array;
   rows: Int32Array | null = null;
-  /** Key prefix words by row (2 per row). */
-  pfx: Uint32Array = new Uint32Array(0);
+  /** Key prefixes by row. */
+  pfx: Float64Array = new Float64Array(0);
   pos = 0;
   end = 0;
   row = 0;
-  /** The current row's key prefix words; p0 is DONE once the run is finished. */
-  p0 = DONE;
-  p1 = 0;
   name = '';
   bytes = 0;
 
-  constructor(readonly run: number) {}
+  /** `heads` holds the current row's key prefix at index `run` (Infinity once the run is finished). */
+  constructor(
+    readonly run: number,
+    private readonly heads: Float64Array,
+  ) {}
 
   setPart(p: LoadedPart): void {
     const c = p.cols;
@@ -106,14 +105,12 @@ class Cursor {
 
   /** Marks the run finished: it sorts after every live cursor. */
   finish(): void {
-    this.p0 = DONE;
-    this.p1 = 0;
+    this.heads[this.run] = Infinity;
   }
 
   private at(row: number): void {
     this.row = row;
-    this.p0 = this.pfx[2 * row];
-    this.p1 = this.pfx[2 * row + 1];
+    this.heads[this.run] = this.pfx[row];
   }
 }
 
@@ -144,10 +141,9 @@ export interface MergeResult {
 
 export class ChunkMerge {
   private readonly cursors: Cursor[];
-  /** Orders the cursors; built once every run has its first part (or is finished). */
-  private tree!: LoserTree;
-  /** Stands for "no other run": above every live cursor. */
-  private readonly nobody = new Cursor(-1);
+  /** Orders the cursors by their current rows (heads: key prefixes, then lessTied). */
+  private readonly tree: LoserTree;
+  private readonly heads: Float64Array;
   private readonly dims: number;
   private readonly tw: number;
   /** Coordinate-wise meet of `since` as 32-bit words (advance_by of the product order is max with it). */
@@ -157,9 +153,8 @@ export class ChunkMerge {
 
   // The group being accumulated: its (k, v) (and for D = 1 its advanced t) and diff sum.
   private hasGroup = false;
-  /** The group key's prefix words (a row with other words has another key). */
-  private gp0 = 0;
-  private gp1 = 0;
+  /** The group key's prefix, in a slot of its own: a number field would box it. */
+  private readonly gp = new Float64Array(1);
   private gk!: Uint8Array;
   private gkv!: DataView;
   private gks = 0;
@@ -196,7 +191,9 @@ export class ChunkMerge {
     this.dims = dims;
     this.tw = 2 * dims;
     this.cursors = [];
-    for (let r = 0; r < input.runs; r++) this.cursors.push(new Cursor(r));
+    this.tree = new LoserTree(Math.max(1, input.runs), (a, b) => this.lessTied(this.cursors[a], this.cursors[b]));
+    this.heads = this.tree.heads;
+    for (let r = 0; r < input.runs; r++) this.cursors.push(new Cursor(r, this.heads));
     this.tails = this.cursors.map(() => undefined);
     this.advancing = meet !== undefined;
     this.sinceWords = new Uint32Array(this.tw);
@@ -217,9 +214,8 @@ export class ChunkMerge {
     });
     for (const c of this.cursors) if (!ready[c.run]) c.finish();
     if (this.cursors.length > 0) {
-      const cursors = this.cursors;
-      this.tree = new LoserTree(cursors.length, (a, b) => this.less(cursors[a], cursors[b]));
-      while (cursors[this.tree.winner].p0 !== DONE) {
+      this.tree.build();
+      while (this.heads[this.tree.winner] !== Infinity) {
         this.output.checkpoint();
         const stalled = this.step();
         if (this.output.builder.estimatedBytes >= this.output.targetPartBytes) await this.output.flush();
@@ -279,23 +275,24 @@ export class ChunkMerge {
     const builder = this.output.builder;
     const target = this.output.targetPartBytes;
     const d1 = this.dims === 1;
+    const heads = this.heads;
     let c = cursors[tree.winner];
-    // While c keeps winning: the least other cursor, which c's rows are compared with instead of
+    // While c keeps winning: the least other run, which c's rows are compared with instead of
     // replaying the tree (the tree stays valid: only the winner moved, and it still wins).
-    let rival: Cursor | null = null;
-    while (c.p0 !== DONE) {
+    // -1: unknown; the tree's slot n (head Infinity) when there is no other run.
+    let rival = -1;
+    while (heads[c.run] !== Infinity) {
       if (d1) this.ingest1(c);
       else this.ingestN(c);
       if (c.advance()) {
-        if (rival === null || !this.less(c, rival)) {
+        if (rival < 0 || !tree.less(c.run, rival)) {
           tree.replay();
-          const w = cursors[tree.winner];
-          if (w === c) {
-            const r = tree.runnerUp();
-            rival = r < 0 ? this.nobody : cursors[r];
+          const w = tree.winner;
+          if (w === c.run) {
+            rival = tree.runnerUp();
           } else {
-            rival = null;
-            c = w;
+            rival = -1;
+            c = cursors[w];
           }
         }
       } else {
@@ -323,7 +320,7 @@ export class ChunkMerge {
         c.finish();
         tree.replay();
         c = cursors[tree.winner];
-        rival = null;
+        rival = -1;
         if (builder.estimatedBytes >= target) return undefined;
         continue;
       }
@@ -335,8 +332,7 @@ export class ChunkMerge {
   /** Starts a group at the key and value of cursor `c`'s current row. */
   private startGroup(c: Cursor, ks: number, ke: number, vs: number, ve: number): void {
     this.hasGroup = true;
-    this.gp0 = c.p0;
-    this.gp1 = c.p1;
+    this.gp[0] = this.heads[c.run];
     this.gk = c.k;
     this.gkv = c.kv;
     this.gks = ks;
@@ -395,8 +391,7 @@ export class ChunkMerge {
     const dhi = c.d[2 * r + 1] | 0;
     if (
       this.hasGroup &&
-      this.gp0 === c.p0 &&
-      this.gp1 === c.p1 &&
+      this.gp[0] === this.heads[c.run] &&
       this.gtlo === tlo &&
       this.gthi === thi &&
       bytesEqual(this.gk, this.gkv, this.gks, this.gke, c.k, c.kv, ks, ke) &&
@@ -444,8 +439,7 @@ export class ChunkMerge {
     const ve = c.vOff[r + 1];
     if (
       !this.hasGroup ||
-      this.gp0 !== c.p0 ||
-      this.gp1 !== c.p1 ||
+      this.gp[0] !== this.heads[c.run] ||
       !bytesEqual(this.gk, this.gkv, this.gks, this.gke, c.k, c.kv, ks, ke) ||
       !bytesEqual(this.gv, this.gvv, this.gvs, this.gve, c.v, c.vv, vs, ve)
     ) {
@@ -520,18 +514,11 @@ export class ChunkMerge {
   // ---- order ----
 
   /**
-   * Strict order of the cursors' current rows: (k, v, stored t), ties broken by run index for
-   * determinism; finished cursors last. Prefix words decide most comparisons without the bytes.
+   * The order of two cursors whose current rows have equal key prefixes: (k, v, stored t), ties
+   * broken by run index for determinism; two finished cursors by run index.
    */
-  private less(a: Cursor, b: Cursor): boolean {
-    if (a.p0 !== b.p0) return a.p0 < b.p0;
-    if (a.p1 !== b.p1) return a.p1 < b.p1;
-    return this.lessTied(a, b);
-  }
-
-  /** `less` for equal prefix words: the full row comparison. */
   private lessTied(a: Cursor, b: Cursor): boolean {
-    if (a.p0 === DONE) return a.run < b.run;
+    if (this.heads[a.run] === Infinity) return a.run < b.run;
     const ra = a.row;
     const rb = b.row;
     let c = compareBytes(a.k, a.kv, a.kOff[ra], a.kOff[ra + 1], b.k, b.kv, b.kOff[rb], b.kOff[rb + 1]);

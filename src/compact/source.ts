@@ -25,10 +25,10 @@ export interface LoadedPart {
   /** Σd over the rows the merge will read. */
   readonly diffSum: bigint;
   /**
-   * The key prefix words of every row of `cols` (part/validate.ts keyPrefixes), indexed by row,
-   * not by position in `rows`; absent when not computed (the merge then computes them).
+   * The key prefix of every row of `cols` (part/validate.ts keyPrefixes), indexed by row, not by
+   * position in `rows`; absent when not computed (the merge then computes them).
    */
-  readonly prefix?: Uint32Array;
+  readonly prefix?: Float64Array;
   /** The part's name in errors: `<shard>/<key>`, or the run location for inline parts. */
   readonly name: string;
 }
@@ -93,7 +93,7 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
   if (meta.dims !== ctx.dims) {
     throw dataLoss(`part ${name} has ${meta.dims}-dimensional times, but the request has ${ctx.dims}`);
   }
-  let prefix: Uint32Array;
+  let prefix: Float64Array;
   let allDiffSum: bigint;
   if (run.sorted) {
     // One pass checks the order, sums the diffs and takes the key prefixes.
@@ -155,9 +155,9 @@ function filterRows(cols: PartColumns, lower: Antichain, upper: Antichain): Int3
 
 /**
  * A permutation of `rows` (or of all rows) in (k, v, t) order; equal rows are summed by the merge.
- * Keys are told apart by their prefix words where those differ.
+ * Keys are told apart by their prefixes where those differ.
  */
-function sortRows(cols: PartColumns, rows: Int32Array | null, prefix: Uint32Array): Int32Array {
+function sortRows(cols: PartColumns, rows: Int32Array | null, prefix: Float64Array): Int32Array {
   let perm: Int32Array;
   if (rows === null) {
     perm = new Int32Array(cols.len);
@@ -166,12 +166,9 @@ function sortRows(cols: PartColumns, rows: Int32Array | null, prefix: Uint32Arra
     perm = rows.slice();
   }
   return perm.sort((a, b) => {
-    const ah = prefix[2 * a];
-    const bh = prefix[2 * b];
-    if (ah !== bh) return ah < bh ? -1 : 1;
-    const al = prefix[2 * a + 1];
-    const bl = prefix[2 * b + 1];
-    if (al !== bl) return al < bl ? -1 : 1;
+    const pa = prefix[a];
+    const pb = prefix[b];
+    if (pa !== pb) return pa < pb ? -1 : 1;
     return compareRows(cols, a, cols, b);
   });
 }

@@ -84,7 +84,7 @@ export function checkOrdered(cols: PartColumns, name: string): void {
 /** What one pass over an ORDERED part gives besides the check (`scanOrdered`). */
 export interface OrderedScan {
   /** The key prefix of every row (`keyPrefixes`). */
-  readonly prefix: Uint32Array;
+  readonly prefix: Float64Array;
   /** Σd over all rows. */
   readonly diffSum: bigint;
 }
@@ -94,39 +94,40 @@ export interface OrderedScan {
  * prefixes and the sum of the diffs.
  */
 export function scanOrdered(cols: PartColumns, name: string): OrderedScan {
-  const prefix = new Uint32Array(2 * cols.len);
+  const prefix = new Float64Array(cols.len);
   const diffSum = scanRows(cols, name, prefix);
   return { prefix, diffSum };
 }
 
+/** 2^21: the first key word's place in a prefix (53 bits: 32 of the first word, 21 of the second). */
+const WORD0 = 2097152;
+
 /**
- * The first 8 bytes of every row's key, zero-padded, as two big-endian words per row (row i at
- * [2i] and [2i + 1]). Their numeric order is a coarsening of key order: rows whose prefix words
- * differ compare as the words do (a shorter key pads with zeros, which cannot exceed the byte
- * where a longer key that shares its bytes goes on); only equal words need the full bytes.
+ * The key prefix of every row: the first 53 bits of the key, zero-padded, as an exact number
+ * (`keyPrefix`).
  */
-export function keyPrefixes(cols: PartColumns): Uint32Array {
+export function keyPrefixes(cols: PartColumns): Float64Array {
   const { len, kData, kOffsets: ko } = cols;
   const kv = viewOf(kData);
-  const out = new Uint32Array(2 * len);
-  for (let i = 0; i < len; i++) prefixWords(kData, kv, ko[i], ko[i + 1], out, 2 * i);
+  const out = new Float64Array(len);
+  for (let i = 0; i < len; i++) out[i] = keyPrefix(kData, kv, ko[i], ko[i + 1]);
   return out;
 }
 
-/** Writes the zero-padded first 8 bytes of k[ks..ke) as two big-endian words at out[at], out[at + 1]. */
-function prefixWords(k: Uint8Array, kv: DataView, ks: number, ke: number, out: Uint32Array, at: number): void {
+/**
+ * The first 53 bits of k[ks..ke) (zero bytes past its end) as a number, kv a DataView of exactly
+ * k. The numeric order of prefixes coarsens the key order: keys with different prefixes compare
+ * as their prefixes do (where a shorter key ends, its zero padding cannot exceed the byte a longer
+ * key with the same leading bytes goes on with), so only equal prefixes need the bytes.
+ */
+export function keyPrefix(k: Uint8Array, kv: DataView, ks: number, ke: number): number {
   const n = ke - ks;
-  if (n >= 8) {
-    out[at] = kv.getUint32(ks);
-    out[at + 1] = kv.getUint32(ks + 4);
-    return;
-  }
+  if (n >= 8) return kv.getUint32(ks) * WORD0 + (kv.getUint32(ks + 4) >>> 11);
   let hi = 0;
   let lo = 0;
   for (let j = 0; j < 4; j++) hi = hi * 256 + (j < n ? k[ks + j] : 0);
   for (let j = 4; j < 8; j++) lo = lo * 256 + (j < n ? k[ks + j] : 0);
-  out[at] = hi;
-  out[at + 1] = lo;
+  return hi * WORD0 + (lo >>> 11);
 }
 
 /** Diffs summed as doubles per word stay exact for this many rows (2^32 * 2^20 < 2^53). */
@@ -137,19 +138,17 @@ const SUM_BLOCK = 1 << 20;
  * (stored in `prefix` when given, else kept for the previous row only), bytes only when those are
  * equal. Returns Σd over all rows.
  */
-function scanRows(cols: PartColumns, name: string, prefix: Uint32Array | null): bigint {
+function scanRows(cols: PartColumns, name: string, prefix: Float64Array | null): bigint {
   const { len, dims, kData, kOffsets: ko, vData, vOffsets: vo } = cols;
   const kv = viewOf(kData);
   const vv = viewOf(vData);
   const tw = new Uint32Array(cols.t.buffer, cols.t.byteOffset, len * dims * 2);
   const dw = new Uint32Array(cols.d.buffer, cols.d.byteOffset, len * 2);
   const words = 2 * dims;
-  const pw = prefix ?? new Uint32Array(4);
   let total = 0n;
   let lo = 0;
   let hi = 0;
-  let prevHi = 0;
-  let prevLo = 0;
+  let prev = 0;
   for (let i = 0; i < len; i++) {
     const dlo = dw[2 * i];
     const dhi = dw[2 * i + 1];
@@ -161,12 +160,10 @@ function scanRows(cols: PartColumns, name: string, prefix: Uint32Array | null): 
       lo = 0;
       hi = 0;
     }
-    const at = prefix === null ? 2 * (i & 1) : 2 * i;
-    prefixWords(kData, kv, ko[i], ko[i + 1], pw, at);
-    const curHi = pw[at];
-    const curLo = pw[at + 1];
+    const cur = keyPrefix(kData, kv, ko[i], ko[i + 1]);
+    if (prefix !== null) prefix[i] = cur;
     if (i > 0) {
-      let c = curHi !== prevHi ? (prevHi < curHi ? -1 : 1) : curLo !== prevLo ? (prevLo < curLo ? -1 : 1) : 0;
+      let c = prev < cur ? -1 : prev > cur ? 1 : 0;
       if (c === 0) c = compareByteViews(kData, kv, ko[i - 1], ko[i], kData, kv, ko[i], ko[i + 1]);
       if (c === 0) c = compareByteViews(vData, vv, vo[i - 1], vo[i], vData, vv, vo[i], vo[i + 1]);
       if (c === 0) {
@@ -188,8 +185,7 @@ function scanRows(cols: PartColumns, name: string, prefix: Uint32Array | null): 
         );
       }
     }
-    prevHi = curHi;
-    prevLo = curLo;
+    prev = cur;
   }
   return total + BigInt(hi) * 4294967296n + BigInt(lo);
 }
