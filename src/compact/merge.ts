@@ -25,7 +25,7 @@ import { mapLimit } from '../model/util/concurrency.js';
 import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
 import type { PartColumns } from '../part/columns.js';
 import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/validate.js';
-import { keyPrefixes } from '../part/validate.js';
+import { keyPrefix } from '../part/validate.js';
 import type { OutputBuilder } from './builder.js';
 import { LoserTree } from './loser-tree.js';
 import type { LoadedPart } from './source.js';
@@ -61,8 +61,6 @@ class Cursor {
   t!: Uint32Array;
   d!: Uint32Array;
   rows: Int32Array | null = null;
-  /** Key prefixes by row. */
-  pfx: Float64Array = new Float64Array(0);
   pos = 0;
   end = 0;
   row = 0;
@@ -87,7 +85,6 @@ class Cursor {
     this.t = new Uint32Array(c.t.buffer, c.t.byteOffset, c.t.length * 2);
     this.d = new Uint32Array(c.d.buffer, c.d.byteOffset, c.d.length * 2);
     this.rows = p.rows;
-    this.pfx = p.prefix ?? keyPrefixes(c);
     this.pos = 0;
     this.end = p.count;
     this.name = p.name;
@@ -110,7 +107,7 @@ class Cursor {
 
   private at(row: number): void {
     this.row = row;
-    this.heads[this.run] = this.pfx[row];
+    this.heads[this.run] = keyPrefix(this.k, this.kv, this.kOff[row], this.kOff[row + 1]);
   }
 }
 

@@ -11,7 +11,7 @@ import { objectKey } from '../model/keys.js';
 import { columnsBytes, type PartColumns } from '../part/columns.js';
 import { partChecksum } from '../part/checksum.js';
 import { decodePart } from '../part/decode.js';
-import { compareRows, keyPrefixes, scanOrdered } from '../part/validate.js';
+import { checkOrderedSum, compareRows, keyPrefixes } from '../part/validate.js';
 import type { PlannedRun } from './plan.js';
 
 export interface LoadedPart {
@@ -24,11 +24,6 @@ export interface LoadedPart {
   readonly bytes: number;
   /** Σd over the rows the merge will read. */
   readonly diffSum: bigint;
-  /**
-   * The key prefix of every row of `cols` (part/validate.ts keyPrefixes), indexed by row, not by
-   * position in `rows`; absent when not computed (the merge then computes them).
-   */
-  readonly prefix?: Float64Array;
   /** The part's name in errors: `<shard>/<key>`, or the run location for inline parts. */
   readonly name: string;
 }
@@ -93,15 +88,8 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
   if (meta.dims !== ctx.dims) {
     throw dataLoss(`part ${name} has ${meta.dims}-dimensional times, but the request has ${ctx.dims}`);
   }
-  let prefix: Float64Array;
-  let allDiffSum: bigint;
-  if (run.sorted) {
-    // One pass checks the order, sums the diffs and takes the key prefixes.
-    ({ prefix, diffSum: allDiffSum } = scanOrdered(cols, name));
-  } else {
-    prefix = keyPrefixes(cols);
-    allDiffSum = sumDiffs(cols, null);
-  }
+  // For an ordered run one pass checks the order and sums the diffs.
+  const allDiffSum = run.sorted ? checkOrderedSum(cols, name) : sumDiffs(cols, null);
 
   let rows: Int32Array | null = null;
   if (!descEquals(meta.desc, run.desc)) {
@@ -114,13 +102,13 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
     }
     rows = filterRows(cols, run.desc.lower, run.desc.upper);
   }
-  if (!run.sorted) rows = sortRows(cols, rows, prefix);
+  if (!run.sorted) rows = sortRows(cols, rows);
 
   const count = rows === null ? cols.len : rows.length;
   // Compressed parts hold more decoded than their encoded size; uncompressed ones are views of it.
-  const held = Math.max(bytes.byteLength, columnsBytes(cols)) + prefix.byteLength;
+  const held = Math.max(bytes.byteLength, columnsBytes(cols));
   const diffSum = rows === null ? allDiffSum : sumDiffs(cols, rows);
-  return { part: { cols, rows, count, bytes: held, diffSum, name, prefix }, allDiffSum };
+  return { part: { cols, rows, count, bytes: held, diffSum, name }, allDiffSum };
 }
 
 /**
@@ -157,7 +145,8 @@ function filterRows(cols: PartColumns, lower: Antichain, upper: Antichain): Int3
  * A permutation of `rows` (or of all rows) in (k, v, t) order; equal rows are summed by the merge.
  * Keys are told apart by their prefixes where those differ.
  */
-function sortRows(cols: PartColumns, rows: Int32Array | null, prefix: Float64Array): Int32Array {
+function sortRows(cols: PartColumns, rows: Int32Array | null): Int32Array {
+  const prefix = keyPrefixes(cols);
   let perm: Int32Array;
   if (rows === null) {
     perm = new Int32Array(cols.len);
