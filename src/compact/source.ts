@@ -175,10 +175,17 @@ export function sumDiffs(cols: PartColumns, rows: Int32Array | null): bigint {
     const end = Math.min(n, start + BLOCK);
     let lo = 0;
     let hi = 0;
-    for (let i = start; i < end; i++) {
-      const r = rows === null ? i : rows[i];
-      lo += w[2 * r];
-      hi += w[2 * r + 1] | 0;
+    if (rows === null) {
+      for (let i = start; i < end; i++) {
+        lo += w[2 * i];
+        hi += w[2 * i + 1] | 0;
+      }
+    } else {
+      for (let i = start; i < end; i++) {
+        const r = rows[i];
+        lo += w[2 * r];
+        hi += w[2 * r + 1] | 0;
+      }
     }
     total += BigInt(hi) * 4294967296n + BigInt(lo);
   }
