@@ -30,14 +30,7 @@ function key(n: number, wide: boolean): Uint8Array {
   return k;
 }
 
-interface RunShape {
-  /** Stretches of consecutive keys: [first key, length]. */
-  readonly stretches: [number, number][];
-  readonly cuts: number[];
-  readonly value: number;
-  readonly time: number;
-}
-
+/** A run: stretches of consecutive keys ([first key, length]), cuts into parts, its value and time. */
 const runArb = fc.record({
   stretches: fc.array(fc.tuple(fc.integer({ min: 0, max: 120 }), fc.integer({ min: 1, max: 40 })), { minLength: 1, maxLength: 4 }),
   cuts: fc.array(fc.integer({ min: 0, max: 80 }), { maxLength: 5 }),
