@@ -171,23 +171,34 @@ export function sumDiffs(cols: PartColumns, rows: Int32Array | null): bigint {
   const n = rows === null ? cols.len : rows.length;
   const BLOCK = 1 << 20;
   let total = 0n;
-  for (let start = 0; start < n; start += BLOCK) {
-    const end = Math.min(n, start + BLOCK);
-    let lo = 0;
-    let hi = 0;
-    if (rows === null) {
-      for (let i = start; i < end; i++) {
-        lo += w[2 * i];
-        hi += w[2 * i + 1] | 0;
+  let lo = 0;
+  let hi = 0;
+  // Folded at the start of every block and once past the end, not after the loop: code first
+  // reached after a long loop has no type feedback in the loop's optimized code, which then
+  // deoptimizes at its exit on every call. Whole parts skip the row indirection.
+  if (rows === null) {
+    for (let i = 0; ; i++) {
+      if ((i & (BLOCK - 1)) === 0 || i === n) {
+        total += BigInt(hi) * 4294967296n + BigInt(lo);
+        lo = 0;
+        hi = 0;
+        if (i === n) break;
       }
-    } else {
-      for (let i = start; i < end; i++) {
-        const r = rows[i];
-        lo += w[2 * r];
-        hi += w[2 * r + 1] | 0;
-      }
+      lo += w[2 * i];
+      hi += w[2 * i + 1] | 0;
     }
-    total += BigInt(hi) * 4294967296n + BigInt(lo);
+  } else {
+    for (let i = 0; ; i++) {
+      if ((i & (BLOCK - 1)) === 0 || i === n) {
+        total += BigInt(hi) * 4294967296n + BigInt(lo);
+        lo = 0;
+        hi = 0;
+        if (i === n) break;
+      }
+      const r = rows[i];
+      lo += w[2 * r];
+      hi += w[2 * r + 1] | 0;
+    }
   }
   return total;
 }
