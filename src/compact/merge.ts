@@ -5,8 +5,8 @@
  * builder.
  *
  * The inner loop is synchronous and works on raw column memory. Keys are compared by their first
- * 8 bytes held as two numbers per cursor (the part's prefix words), bytes only when those are
- * equal; times and diffs are read as 32-bit words, and diffs are summed as doubles while they are
+ * 53 bits held as one exact number per run (the tree's heads, part/validate.ts keyPrefix), bytes
+ * only when those are equal; times and diffs are read as 32-bit words, and diffs are summed as doubles while they are
  * exactly representable, falling back to bigint only for huge values. When one run keeps winning,
  * its rows are taken while they stay below the runner-up (one comparison per row, no replay). The
  * loop leaves (to await I/O) only at part boundaries: when a run's next part has not arrived yet,
@@ -24,8 +24,7 @@ import { CompactdError, dataLoss } from '../model/errors.js';
 import { mapLimit } from '../model/util/concurrency.js';
 import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
 import type { PartColumns } from '../part/columns.js';
-import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/validate.js';
-import { keyPrefix } from '../part/validate.js';
+import { compareByteViews as compareBytes, compareRows, keyPrefix, viewOf } from '../part/validate.js';
 import type { OutputBuilder } from './builder.js';
 import { LoserTree } from './loser-tree.js';
 import type { LoadedPart } from './source.js';
