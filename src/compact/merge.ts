@@ -8,12 +8,11 @@
  * 53 bits held as one exact number per run (the tree's heads, part/validate.ts keyPrefix), bytes
  * only when those are equal; times and diffs are read as 32-bit words, and diffs are summed as
  * doubles while they are exactly representable, falling back to bigint only for huge values.
- * When one run keeps winning,
- * its rows are taken while they stay below the runner-up (one comparison per row, no replay). The
- * loop leaves (to await I/O) only at part boundaries: when a run's next part has not arrived yet,
- * or when the output part is full. A run whose next part is not loaded stays the winner of the
- * tree and the loop stops until it is back, so a (k, v, t) that an unread part could still
- * contain is never emitted.
+ * When one run keeps winning, its rows are taken while they stay below the runner-up (one
+ * comparison per row, no replay). The loop leaves (to await I/O) only at part boundaries: when a
+ * run's next part has not arrived yet, or when the output part is full. A run whose next part is
+ * not loaded stays the winner of the tree and the loop stops until it is back, so a (k, v, t)
+ * that an unread part could still contain is never emitted.
  *
  * Times: for D = 1, advancing (max with since) is monotone, so rows in (k, v, t) order stay
  * ordered after advancing and equal results are adjacent. For D > 1 it is not (product order vs
