@@ -1,15 +1,18 @@
 /**
- * The streaming k-way merge of one chunk: a binary min-heap of run cursors ordered by the
- * current row's (k, v, t); rows popped in order are advanced by `since`, equal (k, v, t) are
- * summed, zero sums dropped, and the rest appended to the output builder.
+ * The streaming k-way merge of one chunk: a tournament tree of losers (loser-tree.ts) over the
+ * run cursors, ordered by the current row's (k, v, t); rows taken in order are advanced by
+ * `since`, equal (k, v, t) are summed, zero sums dropped, and the rest appended to the output
+ * builder.
  *
- * The inner loop is synchronous and works on raw column memory: keys and values are compared
- * with a byte loop, times and diffs are read as 32-bit words, and diffs are summed as doubles
- * while they are exactly representable, falling back to bigint only for huge values. It leaves
- * the loop (to await I/O) only at part boundaries: when a run's next part has not arrived yet, or
- * when the output part is full. A run whose next part is not loaded is out of the heap, and the
- * loop stops until it is back, so a (k, v, t) that an unread part could still contain is never
- * emitted.
+ * The inner loop is synchronous and works on raw column memory. Keys are compared by their first
+ * 53 bits held as one exact number per run (the tree's heads, part/validate.ts keyPrefix), bytes
+ * only when those are equal; times and diffs are read as 32-bit words, and diffs are summed as
+ * doubles while they are exactly representable, falling back to bigint only for huge values.
+ * When one run keeps winning, its rows are taken while they stay below the runner-up (one
+ * comparison per row, no replay). The loop leaves (to await I/O) only at part boundaries: when a
+ * run's next part has not arrived yet, or when the output part is full. A run whose next part is
+ * not loaded stays the winner of the tree and the loop stops until it is back, so a (k, v, t)
+ * that an unread part could still contain is never emitted.
  *
  * Times: for D = 1, advancing (max with since) is monotone, so rows in (k, v, t) order stay
  * ordered after advancing and equal results are adjacent. For D > 1 it is not (product order vs
@@ -21,8 +24,9 @@ import { CompactdError, dataLoss } from '../model/errors.js';
 import { mapLimit } from '../model/util/concurrency.js';
 import { I64_MAX, I64_MIN } from '../model/util/sizes.js';
 import type { PartColumns } from '../part/columns.js';
-import { compareByteViews as compareBytes, compareRows, viewOf } from '../part/validate.js';
+import { compareByteViews as compareBytes, compareRows, keyPrefix, viewOf } from '../part/validate.js';
 import type { OutputBuilder } from './builder.js';
+import { LoserTree } from './loser-tree.js';
 import type { LoadedPart } from './source.js';
 import { copyRow } from '../part/rows.js';
 
@@ -62,7 +66,11 @@ class Cursor {
   name = '';
   bytes = 0;
 
-  constructor(readonly run: number) {}
+  /** `heads` holds the current row's key prefix at index `run` (Infinity once the run is finished). */
+  constructor(
+    readonly run: number,
+    private readonly heads: Float64Array,
+  ) {}
 
   setPart(p: LoadedPart): void {
     const c = p.cols;
@@ -78,17 +86,27 @@ class Cursor {
     this.rows = p.rows;
     this.pos = 0;
     this.end = p.count;
-    this.row = p.rows === null ? 0 : p.count > 0 ? p.rows[0] : 0;
     this.name = p.name;
     this.bytes = p.bytes;
+    if (p.count > 0) this.at(p.rows === null ? 0 : p.rows[0]);
   }
 
   /** Moves to the next row of the current part; false when the part is exhausted. */
   advance(): boolean {
     const pos = ++this.pos;
     if (pos >= this.end) return false;
-    this.row = this.rows === null ? pos : this.rows[pos];
+    this.at(this.rows === null ? pos : this.rows[pos]);
     return true;
+  }
+
+  /** Marks the run finished: it sorts after every live cursor. */
+  finish(): void {
+    this.heads[this.run] = Infinity;
+  }
+
+  private at(row: number): void {
+    this.row = row;
+    this.heads[this.run] = keyPrefix(this.k, this.kv, this.kOff[row], this.kOff[row + 1]);
   }
 }
 
@@ -119,7 +137,9 @@ export interface MergeResult {
 
 export class ChunkMerge {
   private readonly cursors: Cursor[];
-  private readonly heap: Cursor[] = [];
+  /** Orders the cursors by their current rows (heads: key prefixes, then lessTied). */
+  private readonly tree: LoserTree;
+  private readonly heads: Float64Array;
   private readonly dims: number;
   private readonly tw: number;
   /** Coordinate-wise meet of `since` as 32-bit words (advance_by of the product order is max with it). */
@@ -129,6 +149,8 @@ export class ChunkMerge {
 
   // The group being accumulated: its (k, v) (and for D = 1 its advanced t) and diff sum.
   private hasGroup = false;
+  /** The group key's prefix, in a slot of its own: a number field would box it. */
+  private readonly gp = new Float64Array(1);
   private gk!: Uint8Array;
   private gkv!: DataView;
   private gks = 0;
@@ -165,7 +187,9 @@ export class ChunkMerge {
     this.dims = dims;
     this.tw = 2 * dims;
     this.cursors = [];
-    for (let r = 0; r < input.runs; r++) this.cursors.push(new Cursor(r));
+    this.tree = new LoserTree(Math.max(1, input.runs), (a, b) => this.lessTied(this.cursors[a], this.cursors[b]));
+    this.heads = this.tree.heads;
+    for (let r = 0; r < input.runs; r++) this.cursors.push(new Cursor(r, this.heads));
     this.tails = this.cursors.map(() => undefined);
     this.advancing = meet !== undefined;
     this.sinceWords = new Uint32Array(this.tw);
@@ -184,17 +208,22 @@ export class ChunkMerge {
     await mapLimit(this.cursors, INITIAL_FETCHES, async (c) => {
       ready[c.run] = await this.load(c);
     });
-    for (const c of this.cursors) if (ready[c.run]) this.push(c);
-    while (this.heap.length > 0) {
-      this.output.checkpoint();
-      const stalled = this.step();
-      if (this.output.builder.estimatedBytes >= this.output.targetPartBytes) await this.output.flush();
-      if (stalled !== undefined) {
-        if (await this.load(stalled)) this.push(stalled);
-      } else {
-        // A macrotask turn at every part boundary lets finished uploads and prefetches land and
-        // abort messages arrive; awaiting promises alone would only run microtasks.
-        await yieldToEventLoop();
+    for (const c of this.cursors) if (!ready[c.run]) c.finish();
+    if (this.cursors.length > 0) {
+      this.tree.build();
+      while (this.heads[this.tree.winner] !== Infinity) {
+        this.output.checkpoint();
+        const stalled = this.step();
+        if (this.output.builder.estimatedBytes >= this.output.targetPartBytes) await this.output.flush();
+        if (stalled !== undefined) {
+          // The stalled run is still the winner: its next row (or its end) only moves it up.
+          if (!(await this.load(stalled))) stalled.finish();
+          this.tree.replay();
+        } else {
+          // A macrotask turn at every part boundary lets finished uploads and prefetches land and
+          // abort messages arrive; awaiting promises alone would only run microtasks.
+          await yieldToEventLoop();
+        }
       }
     }
     this.closeGroup();
@@ -233,20 +262,35 @@ export class ChunkMerge {
   }
 
   /**
-   * Consumes rows until the heap empties, the output part is full, a run moved to its next part,
-   * or a run needs a part that has not arrived (returned, already removed from the heap).
+   * Consumes rows until every run is finished, the output part is full, a run moved to its next
+   * part, or a run needs a part that has not arrived (returned; it stays the tree's winner).
    */
   private step(): Cursor | undefined {
-    const heap = this.heap;
+    const tree = this.tree;
+    const cursors = this.cursors;
     const builder = this.output.builder;
     const target = this.output.targetPartBytes;
     const d1 = this.dims === 1;
-    while (heap.length > 0) {
-      const c = heap[0];
+    const heads = this.heads;
+    let c = cursors[tree.winner];
+    // While c keeps winning: the least other run, which c's rows are compared with instead of
+    // replaying the tree (the tree stays valid: only the winner moved, and it still wins).
+    // -1: unknown; the tree's slot n (head Infinity) when there is no other run.
+    let rival = -1;
+    while (heads[c.run] !== Infinity) {
       if (d1) this.ingest1(c);
       else this.ingestN(c);
       if (c.advance()) {
-        this.siftDown(0);
+        if (rival < 0 || !tree.less(c.run, rival)) {
+          tree.replay();
+          const w = tree.winner;
+          if (w === c.run) {
+            rival = tree.runnerUp();
+          } else {
+            rival = -1;
+            c = cursors[w];
+          }
+        }
       } else {
         // Part boundary: continue at once if the next part is here, else leave to wait for it.
         if (c.bytes > 0) {
@@ -265,11 +309,14 @@ export class ChunkMerge {
           c.bytes = 0;
         }
         if (resumed) {
-          this.siftDown(0);
+          tree.replay();
           return undefined;
         }
-        this.popTop();
         if (this.input.hasMore(c.run)) return c;
+        c.finish();
+        tree.replay();
+        c = cursors[tree.winner];
+        rival = -1;
         if (builder.estimatedBytes >= target) return undefined;
         continue;
       }
@@ -281,6 +328,7 @@ export class ChunkMerge {
   /** Starts a group at the key and value of cursor `c`'s current row. */
   private startGroup(c: Cursor, ks: number, ke: number, vs: number, ve: number): void {
     this.hasGroup = true;
+    this.gp[0] = this.heads[c.run];
     this.gk = c.k;
     this.gkv = c.kv;
     this.gks = ks;
@@ -339,6 +387,7 @@ export class ChunkMerge {
     const dhi = c.d[2 * r + 1] | 0;
     if (
       this.hasGroup &&
+      this.gp[0] === this.heads[c.run] &&
       this.gtlo === tlo &&
       this.gthi === thi &&
       bytesEqual(this.gk, this.gkv, this.gks, this.gke, c.k, c.kv, ks, ke) &&
@@ -386,6 +435,7 @@ export class ChunkMerge {
     const ve = c.vOff[r + 1];
     if (
       !this.hasGroup ||
+      this.gp[0] !== this.heads[c.run] ||
       !bytesEqual(this.gk, this.gkv, this.gks, this.gke, c.k, c.kv, ks, ke) ||
       !bytesEqual(this.gv, this.gvv, this.gvs, this.gve, c.v, c.vv, vs, ve)
     ) {
@@ -457,49 +507,14 @@ export class ChunkMerge {
     else this.emitGroupN();
   }
 
-  // ---- heap ----
+  // ---- order ----
 
-  private push(c: Cursor): void {
-    const heap = this.heap;
-    heap.push(c);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (this.less(heap[p], heap[i])) break;
-      const tmp = heap[p];
-      heap[p] = heap[i];
-      heap[i] = tmp;
-      i = p;
-    }
-  }
-
-  private popTop(): void {
-    const heap = this.heap;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      this.siftDown(0);
-    }
-  }
-
-  private siftDown(i: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    const item = heap[i];
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const m = r < n && this.less(heap[r], heap[l]) ? r : l;
-      if (!this.less(heap[m], item)) break;
-      heap[i] = heap[m];
-      i = m;
-    }
-    heap[i] = item;
-  }
-
-  /** Strict row order of the cursors' current rows: (k, v, stored t); ties broken by run index for determinism. */
-  private less(a: Cursor, b: Cursor): boolean {
+  /**
+   * The order of two cursors whose current rows have equal key prefixes: (k, v, stored t), ties
+   * broken by run index for determinism; two finished cursors by run index.
+   */
+  private lessTied(a: Cursor, b: Cursor): boolean {
+    if (this.heads[a.run] === Infinity) return a.run < b.run;
     const ra = a.row;
     const rb = b.row;
     let c = compareBytes(a.k, a.kv, a.kOff[ra], a.kOff[ra + 1], b.k, b.kv, b.kOff[rb], b.kOff[rb + 1]);

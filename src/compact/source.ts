@@ -11,7 +11,7 @@ import { objectKey } from '../model/keys.js';
 import { columnsBytes, type PartColumns } from '../part/columns.js';
 import { partChecksum } from '../part/checksum.js';
 import { decodePart } from '../part/decode.js';
-import { checkOrdered, compareRows } from '../part/validate.js';
+import { checkOrderedSum, compareRows, keyPrefixes } from '../part/validate.js';
 import type { PlannedRun } from './plan.js';
 
 export interface LoadedPart {
@@ -64,8 +64,9 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
   let loaded: LoadedPart | undefined;
   let failure: unknown;
   try {
-    loaded = decodeLoaded(ctx, run, bytes, name);
-    if (part.kind === 'hollow' && part.diffsSum !== undefined) checkDiffsSum(loaded, part.diffsSum);
+    const decoded = decodeLoaded(ctx, run, bytes, name);
+    loaded = decoded.part;
+    if (part.kind === 'hollow' && part.diffsSum !== undefined) checkDiffsSum(loaded, decoded.allDiffSum, part.diffsSum);
   } catch (err) {
     failure = err;
   }
@@ -77,14 +78,18 @@ export async function loadPart(ctx: SourceContext, run: PlannedRun, index: numbe
   return loaded!;
 }
 
-/** Decodes and checks fetched part bytes, and prepares the row order the merge walks. */
-function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, name: string): LoadedPart {
+/**
+ * Decodes and checks fetched part bytes, and prepares the row order the merge walks. Also gives
+ * Σd over all rows of the part (the loaded part's diffSum covers only the rows the merge reads).
+ */
+function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, name: string): { part: LoadedPart; allDiffSum: bigint } {
   // Only expansion is refused: an uncompressed part decodes to views of bytes already held.
   const { meta, cols } = decodePart(bytes, name, { maxDecodedBytes: Math.max(ctx.maxDecodedBytes, bytes.byteLength) });
   if (meta.dims !== ctx.dims) {
     throw dataLoss(`part ${name} has ${meta.dims}-dimensional times, but the request has ${ctx.dims}`);
   }
-  if (run.sorted) checkOrdered(cols, name);
+  // For an ordered run one pass checks the order and sums the diffs.
+  const allDiffSum = run.sorted ? checkOrderedSum(cols, name) : sumDiffs(cols, null);
 
   let rows: Int32Array | null = null;
   if (!descEquals(meta.desc, run.desc)) {
@@ -102,7 +107,8 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
   const count = rows === null ? cols.len : rows.length;
   // Compressed parts hold more decoded than their encoded size; uncompressed ones are views of it.
   const held = Math.max(bytes.byteLength, columnsBytes(cols));
-  return { cols, rows, count, bytes: held, diffSum: sumDiffs(cols, rows), name };
+  const diffSum = rows === null ? allDiffSum : sumDiffs(cols, rows);
+  return { part: { cols, rows, count, bytes: held, diffSum, name }, allDiffSum };
 }
 
 /**
@@ -110,8 +116,7 @@ function decodeLoaded(ctx: SourceContext, run: PlannedRun, bytes: Uint8Array, na
  * leaves out: the writer summed the part it wrote). A mismatch means the batch and the bytes
  * disagree, so the part cannot be trusted: data loss.
  */
-function checkDiffsSum(loaded: LoadedPart, recorded: bigint): void {
-  const actual = loaded.rows === null ? loaded.diffSum : sumDiffs(loaded.cols, null);
+function checkDiffsSum(loaded: LoadedPart, actual: bigint, recorded: bigint): void {
   if (actual !== recorded) {
     throw dataLoss(`part ${loaded.name} sums its diffs to ${actual}, but its batch records diffs_sum ${recorded}`);
   }
@@ -136,8 +141,12 @@ function filterRows(cols: PartColumns, lower: Antichain, upper: Antichain): Int3
   return keep.subarray(0, n);
 }
 
-/** A permutation of `rows` (or of all rows) in (k, v, t) order; equal rows are summed by the merge. */
+/**
+ * A permutation of `rows` (or of all rows) in (k, v, t) order; equal rows are summed by the merge.
+ * Keys are told apart by their prefixes where those differ.
+ */
 function sortRows(cols: PartColumns, rows: Int32Array | null): Int32Array {
+  const prefix = keyPrefixes(cols);
   let perm: Int32Array;
   if (rows === null) {
     perm = new Int32Array(cols.len);
@@ -145,7 +154,12 @@ function sortRows(cols: PartColumns, rows: Int32Array | null): Int32Array {
   } else {
     perm = rows.slice();
   }
-  return perm.sort((a, b) => compareRows(cols, a, cols, b));
+  return perm.sort((a, b) => {
+    const pa = prefix[a];
+    const pb = prefix[b];
+    if (pa !== pb) return pa < pb ? -1 : 1;
+    return compareRows(cols, a, cols, b);
+  });
 }
 
 /**
@@ -157,16 +171,34 @@ export function sumDiffs(cols: PartColumns, rows: Int32Array | null): bigint {
   const n = rows === null ? cols.len : rows.length;
   const BLOCK = 1 << 20;
   let total = 0n;
-  for (let start = 0; start < n; start += BLOCK) {
-    const end = Math.min(n, start + BLOCK);
-    let lo = 0;
-    let hi = 0;
-    for (let i = start; i < end; i++) {
-      const r = rows === null ? i : rows[i];
+  let lo = 0;
+  let hi = 0;
+  // Folded at the start of every block and once past the end, not after the loop: code first
+  // reached after a long loop has no type feedback in the loop's optimized code, which then
+  // deoptimizes at its exit on every call. Whole parts skip the row indirection.
+  if (rows === null) {
+    for (let i = 0; ; i++) {
+      if ((i & (BLOCK - 1)) === 0 || i === n) {
+        total += BigInt(hi) * 4294967296n + BigInt(lo);
+        lo = 0;
+        hi = 0;
+        if (i === n) break;
+      }
+      lo += w[2 * i];
+      hi += w[2 * i + 1] | 0;
+    }
+  } else {
+    for (let i = 0; ; i++) {
+      if ((i & (BLOCK - 1)) === 0 || i === n) {
+        total += BigInt(hi) * 4294967296n + BigInt(lo);
+        lo = 0;
+        hi = 0;
+        if (i === n) break;
+      }
+      const r = rows[i];
       lo += w[2 * r];
       hi += w[2 * r + 1] | 0;
     }
-    total += BigInt(hi) * 4294967296n + BigInt(lo);
   }
   return total;
 }

@@ -211,12 +211,15 @@ function columnsOfBatch(batch: RecordBatch, dims: number, name: string): PartCol
 function offsetsProblem(offsets: Int32Array, len: number, dataLength: number): number {
   let prev = offsets[0];
   if (prev < 0) return 0;
+  // Compared before the loop: a comparison first reached after a long loop runs in the loop's
+  // optimized code without type feedback, which then deoptimizes on every call.
+  const overrun = offsets[len] > dataLength;
   for (let i = 1; i <= len; i++) {
     const cur = offsets[i];
     if (cur < prev) return i - 1;
     prev = cur;
   }
-  return prev > dataLength ? len - 1 : -1;
+  return overrun ? len - 1 : -1;
 }
 
 function concatColumns(parts: readonly PartColumns[], dims: number, name: string): PartColumns {
