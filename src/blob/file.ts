@@ -7,11 +7,11 @@
  * such a `set` fails with 'invalid'. Keys the service writes never collide this way.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { CompactdError } from '../model/errors.js';
-import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
-import { checkKey, checkPrefix, compareKeys, contentVersion, sleep, throwIfAborted } from './util.js';
+import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import { checkKey, checkPrefix, chunksOf, compareKeys, contentVersion, sleep, throwIfAborted } from './util.js';
 
 /** Names of in-flight temp files start with this; `list` skips them and no key segment may use it. */
 export const TEMP_MARK = '.compactd-tmp-';
@@ -34,6 +34,9 @@ const LOCK_RETRY_MS = 2;
 
 /** Attempts of `set` when a concurrent `delete` prunes the directory between mkdir and open. */
 const SET_ATTEMPTS = 5;
+
+/** Most buffers one writev takes (Linux's IOV_MAX): longer chunk lists are written in batches. */
+export const IOV_MAX = 1024;
 
 export class FileBlob implements Blob {
   readonly root: string;
@@ -74,7 +77,7 @@ export class FileBlob implements Blob {
     }
   }
 
-  async set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+  async set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
     const file = this.pathOf(key);
     const dir = path.dirname(file);
     const signal = opts?.signal;
@@ -236,11 +239,12 @@ export class FileBlob implements Blob {
     }
   }
 
-  private async writeTemp(tmp: string, data: Uint8Array): Promise<void> {
+  /** The one write path of the store: `data`'s chunks, gathered by writev, into a new temp file. */
+  private async writeTemp(tmp: string, data: BlobData): Promise<void> {
     // 'wx': a temp name is never reused, so an existing file means something else owns it.
     const fh = await open(tmp, 'wx');
     try {
-      await fh.writeFile(data);
+      await writeChunks(fh, chunksOf(data));
       if (this.fsync) await fh.sync();
     } finally {
       await fh.close();
@@ -395,6 +399,33 @@ async function readWhole(file: string, signal: AbortSignal | undefined): Promise
     return at === size ? buf : buf.subarray(0, at);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Writes `chunks` one after the other from offset 0 with gathered writes of at most IOV_MAX
+ * buffers, resuming after a short write (the kernel may write less than asked, e.g. on a signal
+ * or a full quota) until every byte is written. The chunks are read, never copied or modified.
+ */
+export async function writeChunks(fh: Pick<FileHandle, 'writev'>, chunks: readonly Uint8Array[]): Promise<void> {
+  let position = 0;
+  let next = 0;
+  for (;;) {
+    const batch: Uint8Array[] = [];
+    while (next < chunks.length && batch.length < IOV_MAX) {
+      const c = chunks[next++];
+      if (c.byteLength > 0) batch.push(c);
+    }
+    if (batch.length === 0) return;
+    let first = 0;
+    while (first < batch.length) {
+      const { bytesWritten } = await fh.writev(first === 0 ? batch : batch.slice(first), position);
+      if (bytesWritten <= 0) throw Object.assign(new Error('writev wrote nothing'), { code: 'EIO' });
+      position += bytesWritten;
+      let left = bytesWritten;
+      while (first < batch.length && left >= batch[first].byteLength) left -= batch[first++].byteLength;
+      if (left > 0) batch[first] = batch[first].subarray(left);
+    }
   }
 }
 

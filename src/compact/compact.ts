@@ -221,7 +221,11 @@ async function mergeChunk(
     {
       builder,
       targetPartBytes: target,
-      flush: () => sink.write(builder.take()),
+      flush: () => {
+        const cols = builder.take();
+        // The upload reads the columns' own buffers: they come back to the builder once it is over.
+        return sink.write(cols, () => builder.recycle(cols));
+      },
       checkpoint: () => deps.cancel?.check(),
     },
     dims,
