@@ -42,6 +42,13 @@ export const SOCKET_TIMEOUT_MS = 30_000;
 /** Budget for aborting a failed multipart upload; best effort, lifecycle rules clean up the rest. */
 const ABORT_UPLOAD_BUDGET_MS = 2_000;
 
+/**
+ * The SDK's logger: silent, as its default is, except that with the default the SDK writes a
+ * warning to the console on every failed request whose body is a stream (parts sent as chunks).
+ * Failures are classified, retried and reported by `retry` instead.
+ */
+const SDK_LOGGER = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
 export type ChecksumMode = 'when_required' | 'when_supported';
 
 export interface S3Credentials {
@@ -113,6 +120,7 @@ export class S3Blob implements Blob {
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
       maxAttempts: 1,
+      logger: SDK_LOGGER,
       requestHandler: {
         connectionTimeout: opts.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
         socketTimeout: opts.socketTimeoutMs ?? SOCKET_TIMEOUT_MS,

@@ -6,6 +6,8 @@ import { mapLimit } from '../../src/model/util/concurrency.js';
 import { randomFillSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Blob, BlobMeta } from '../../src/blob/blob.js';
+import { FaultyBlob } from '../../src/blob/faulty.js';
+import { RetryingBlob, retryPolicy } from '../../src/blob/retry.js';
 import { CompactdError } from '../../src/model/errors.js';
 
 export interface ConformanceOptions {
@@ -118,6 +120,20 @@ export function blobConformance(name: string, open: () => Promise<Blob>, opts: C
       expect(chunks.length).toBeGreaterThan(2 * 1024);
       await b.set('s1/many', chunks);
       expect(sameBytes(await b.get('s1/many'), whole)).toBe(true);
+    });
+
+    it('a set of chunks retried after failures, some of which took effect, stores their concatenation', async () => {
+      const b = await fresh();
+      const faulty = new FaultyBlob(b, { errorRate: 0.5, determinate: false, seed: 5, ops: ['set'] });
+      const retrying = new RetryingBlob(faulty, { policy: retryPolicy({ initialBackoffMs: 0.5, maxBackoffMs: 1, maxAttempts: 30 }) });
+      const wholes: Uint8Array[] = [];
+      for (let i = 0; i < 12; i++) {
+        const whole = bytes(2000 + i, i + 1);
+        wholes.push(whole);
+        await retrying.set(`s1/retried${i}`, [whole.subarray(0, 700), new Uint8Array(0), whole.subarray(700)]);
+      }
+      expect(faulty.injected).toBeGreaterThan(3);
+      for (let i = 0; i < 12; i++) expect(sameBytes(await b.get(`s1/retried${i}`), wholes[i])).toBe(true);
     });
 
     it('round-trips a 20 MiB object given as chunks whose bounds do not fall on part bounds (multipart on S3)', async () => {
