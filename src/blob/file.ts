@@ -7,7 +7,7 @@
  * such a `set` fails with 'invalid'. Keys the service writes never collide this way.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { CompactdError } from '../model/errors.js';
 import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
@@ -402,12 +402,17 @@ async function readWhole(file: string, signal: AbortSignal | undefined): Promise
   }
 }
 
+/** What `writeChunks` writes through: a FileHandle's writev. */
+export interface GatheringWriter {
+  writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }>;
+}
+
 /**
  * Writes `chunks` one after the other from offset 0 with gathered writes of at most IOV_MAX
  * buffers, resuming after a short write (the kernel may write less than asked, e.g. on a signal
  * or a full quota) until every byte is written. The chunks are read, never copied or modified.
  */
-export async function writeChunks(fh: Pick<FileHandle, 'writev'>, chunks: readonly Uint8Array[]): Promise<void> {
+export async function writeChunks(fh: GatheringWriter, chunks: readonly Uint8Array[]): Promise<void> {
   let position = 0;
   let next = 0;
   for (;;) {

@@ -198,7 +198,7 @@ describe('writeChunks: the file store writes chunks with gathered writes', () =>
       // The real file, through a handle whose writes stop after at most 1000 bytes, as a kernel may.
       await writeChunks(
         {
-          writev: async (buffers: Uint8Array[], position?: number | null) => {
+          writev: async (buffers: Uint8Array[], position: number) => {
             batches.push(buffers.length);
             let budget = 1000;
             const some: Uint8Array[] = [];
@@ -208,7 +208,7 @@ describe('writeChunks: the file store writes chunks with gathered writes', () =>
               budget -= some[some.length - 1].length;
             }
             if (some.reduce((n, b) => n + b.length, 0) < buffers.reduce((n, b) => n + b.length, 0)) shortWrites++;
-            return fh.writev(some, position ?? undefined);
+            return fh.writev(some, position);
           },
         },
         chunks,
@@ -223,7 +223,7 @@ describe('writeChunks: the file store writes chunks with gathered writes', () =>
 
   it('fails instead of looping when a write makes no progress', async () => {
     const { chunks } = chunked(10);
-    const err = await writeChunks({ writev: async (buffers: Uint8Array[]) => ({ bytesWritten: 0, buffers }) }, chunks).catch((e: unknown) => e);
+    const err = await writeChunks({ writev: async () => ({ bytesWritten: 0 }) }, chunks).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('EIO');
   });
 
