@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileBlob, IOV_MAX, TEMP_MARK, writeChunks } from '../../src/blob/file.js';
+import { FileBlob, IOV_MAX, TEMP_MARK, WRITE_SLICE_BYTES, writeChunks } from '../../src/blob/file.js';
 import { CompactdError } from '../../src/model/errors.js';
 import { listAll } from './conformance.js';
 
@@ -218,6 +218,32 @@ describe('writeChunks: the file store writes chunks with gathered writes', () =>
     }
     expect(Math.max(...batches)).toBeLessThanOrEqual(IOV_MAX);
     expect(shortWrites).toBeGreaterThan(10);
+    expect(Buffer.from(await readFile(file)).equals(Buffer.from(whole))).toBe(true);
+  });
+
+  it('writes large chunks in slices of at most WRITE_SLICE_BYTES, small ones gathered with them', async () => {
+    const whole = new Uint8Array(3 * WRITE_SLICE_BYTES + 12345).map((_, i) => (i * 131 + 17) & 255);
+    const cuts = [0, 10, 20, 2 * WRITE_SLICE_BYTES + 5, 2 * WRITE_SLICE_BYTES + 9, whole.length];
+    const chunks = cuts.slice(1).map((end, i) => whole.subarray(cuts[i], end));
+    const file = path.join(dir, 'sliced');
+    const fh = await open(file, 'wx');
+    const sizes: number[] = [];
+    try {
+      await writeChunks(
+        {
+          writev: async (buffers: Uint8Array[], position: number) => {
+            sizes.push(buffers.reduce((n, b) => n + b.length, 0));
+            return fh.writev(buffers, position);
+          },
+        },
+        chunks,
+      );
+    } finally {
+      await fh.close();
+    }
+    expect(Math.max(...sizes)).toBe(WRITE_SLICE_BYTES);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(whole.length);
+    expect(sizes.length).toBe(Math.ceil(whole.length / WRITE_SLICE_BYTES));
     expect(Buffer.from(await readFile(file)).equals(Buffer.from(whole))).toBe(true);
   });
 
