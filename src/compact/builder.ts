@@ -18,6 +18,12 @@ const INITIAL_BYTES = 64 * 1024;
 const MAX_PRESIZE_BYTES = 1024 * 1024 * 1024;
 /** Column sets kept for reuse once given back (see the module comment). */
 const MAX_SPARE_SETS = 1;
+/**
+ * Room in a fresh set over what the last part used: parts are cut at the same size, so the next
+ * one fits, and a set sized for the worst case (every byte a key, every row the smallest) would
+ * be several times larger: below malloc's mmap threshold it is zeroed, so resident, in full.
+ */
+const FRESH_SLACK = 1.125;
 
 /** The buffers one part's rows are built in. */
 interface ColumnSet {
@@ -72,8 +78,8 @@ export class OutputBuilder {
   private readonly handedOut = new WeakMap<PartColumns, ColumnSet>();
   /** Whether the builder holds NO_SET: the next row installs a spare or fresh set. */
   private idle = false;
-  /** Buffer lengths of the last set in use: a fresh set is allocated like it. */
-  private shape: ColumnSet;
+  /** What the last part used, rows and key and value bytes: a fresh set is sized from it. */
+  private lastUse = { rows: 0, kBytes: 0, vBytes: 0 };
 
   /**
    * `capacityBytes` (the target part size) sizes the buffers once for a whole part: growing by
@@ -93,7 +99,6 @@ export class OutputBuilder {
       d: new Uint32Array(rows * 2),
       t: new Uint32Array(rows * this.tWords),
     };
-    this.shape = set;
     this.kData = set.kData;
     this.vData = set.vData;
     this.kView = new DataView(set.kData.buffer);
@@ -197,7 +202,7 @@ export class OutputBuilder {
       d: new BigInt64Array(set.d.buffer, 0, n),
     };
     this.handedOut.set(cols, set);
-    this.shape = set;
+    this.lastUse = { rows: n, kBytes: this.kLen, vBytes: this.vLen };
     // The next set is installed by the next row, not now: after a compaction's last part none is.
     this.use(NO_SET);
     this.idle = true;
@@ -222,19 +227,23 @@ export class OutputBuilder {
     if (this.spare.length < MAX_SPARE_SETS) this.spare.push(set);
   }
 
-  /** Starts building in a spare set, or in fresh buffers shaped like the last set. */
+  /** Starts building in a spare set, or in fresh buffers sized from what the last part used. */
   private install(): void {
-    const shape = this.shape;
-    this.use(
-      this.spare.pop() ?? {
-        kData: new Uint8Array(shape.kData.length),
-        vData: new Uint8Array(shape.vData.length),
-        kOff: new Int32Array(shape.kOff.length),
-        vOff: new Int32Array(shape.vOff.length),
-        t: new Uint32Array(shape.t.length),
-        d: new Uint32Array(shape.d.length),
-      },
-    );
+    const spare = this.spare.pop();
+    if (spare !== undefined) {
+      this.use(spare);
+    } else {
+      const { rows: lastRows, kBytes, vBytes } = this.lastUse;
+      const rows = Math.max(INITIAL_ROWS, Math.ceil(lastRows * FRESH_SLACK));
+      this.use({
+        kData: new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(kBytes * FRESH_SLACK))),
+        vData: new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(vBytes * FRESH_SLACK))),
+        kOff: new Int32Array(rows + 1),
+        vOff: new Int32Array(rows + 1),
+        t: new Uint32Array(rows * this.tWords),
+        d: new Uint32Array(rows * 2),
+      });
+    }
     this.idle = false;
   }
 

@@ -82,4 +82,18 @@ describe('OutputBuilder buffers', () => {
     expect(c.kData.buffer).toBe(a.kData.buffer);
     expect(updatesFromColumns(c)).toEqual(more);
   });
+
+  it('sizes a fresh set from what the last part used, not for the worst case of the target', () => {
+    const target = 64 * 1024 * 1024;
+    const b = new OutputBuilder(1, target);
+    fill(b, 'a', 3000);
+    const a = b.take();
+    const used = a.kData.byteLength + a.vData.byteLength;
+    fill(b, 'b', 3000);
+    const c = b.take();
+    const total = buffersOf(c).reduce((n, buf) => n + buf.byteLength, 0);
+    // Same rows again: within the slack of what the first part used (plus the minimum sizes).
+    expect(total).toBeLessThan(2 * (used + 3001 * 24) + 256 * 1024);
+    expect(total).toBeLessThan(target / 8);
+  });
 });
