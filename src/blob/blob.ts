@@ -27,14 +27,21 @@ export interface Versioned {
   readonly version: string;
 }
 
+/**
+ * What `set` writes: one buffer, or the object's bytes as a list of chunks in order (an encoded
+ * part is the views its encoder produced; stores write them without joining them first).
+ */
+export type BlobData = Uint8Array | readonly Uint8Array[];
+
 export interface Blob {
   /** The bytes of `key`, or undefined when it does not exist. */
   get(key: string, opts?: BlobOptions): Promise<Uint8Array | undefined>;
   /**
    * Atomically writes `key` (overwriting is allowed): readers see the old or the new bytes, never
-   * a mix. `data` is not read after the returned promise settles (callers reuse the buffer).
+   * a mix. The object is `data`, or its chunks concatenated. `data` is not read after the
+   * returned promise settles (callers reuse the buffers) and is never modified.
    */
-  set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void>;
+  set(key: string, data: BlobData, opts?: BlobOptions): Promise<void>;
   /** Deletes `key`; returns its size, or undefined when it did not exist (not an error). */
   delete(key: string, opts?: BlobOptions): Promise<number | undefined>;
   /** Size and metadata of `key`, or undefined when it does not exist. */

@@ -3,7 +3,7 @@
  * the engine's handling of a flaky or dead store can be exercised without a network.
  */
 import { CompactdError } from '../model/errors.js';
-import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
 import type { BlobOp } from './metered.js';
 import { sleep, throwIfAborted } from './util.js';
 import { seededRandom } from '../model/random.js';
@@ -101,7 +101,7 @@ export class FaultyBlob implements Blob {
     return this.guard('get', key, opts?.signal, () => this.inner.get(key, opts));
   }
 
-  set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+  set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
     return this.guard('set', key, opts?.signal, () => this.inner.set(key, data, opts));
   }
 

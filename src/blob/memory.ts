@@ -2,8 +2,8 @@
  * An in-process store (`mem://`): for tests, the CLI's demos and single-process setups. Bytes are
  * copied in and out so no caller can change what is stored through an array it holds.
  */
-import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
-import { checkKey, checkPrefix, compareKeys, contentVersion, throwIfAborted } from './util.js';
+import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import { checkKey, checkPrefix, compareKeys, contentVersion, joinChunks, throwIfAborted } from './util.js';
 
 interface Entry {
   readonly bytes: Uint8Array;
@@ -50,10 +50,10 @@ export class MemoryBlob implements Blob {
     return e ? e.bytes.slice() : undefined;
   }
 
-  async set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+  async set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
     checkKey(key);
     throwIfAborted(opts?.signal);
-    this.objects.set(key, { bytes: data.slice(), lastModifiedMs: Date.now() });
+    this.objects.set(key, { bytes: joinChunks(data), lastModifiedMs: Date.now() });
   }
 
   async getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {

@@ -2,7 +2,8 @@
  * A decorator that reports every store operation to an observer (the metrics module adapts it to
  * Prometheus histograms and counters). It changes nothing about the operations themselves.
  */
-import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import { dataBytes } from './util.js';
 
 export type BlobOp = 'get' | 'set' | 'delete' | 'head' | 'list';
 
@@ -47,8 +48,8 @@ export class MeteredBlob implements Blob {
     return this.timed('get', () => this.inner.get(key, opts), (r) => r?.length ?? 0);
   }
 
-  set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
-    return this.timed('set', () => this.inner.set(key, data, opts), () => data.length);
+  set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
+    return this.timed('set', () => this.inner.set(key, data, opts), () => dataBytes(data));
   }
 
   getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {

@@ -5,7 +5,7 @@
  * attempt may have taken effect.
  */
 import { CompactdError } from '../model/errors.js';
-import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
 import { compareKeys, sleep } from './util.js';
 
 export interface RetryPolicy {
@@ -213,7 +213,7 @@ export class RetryingBlob implements Blob {
     return this.run(`get ${key}`, opts?.signal, () => this.inner.get(key, opts));
   }
 
-  set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+  set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
     return this.run(`set ${key}`, opts?.signal, () => this.inner.set(key, data, opts));
   }
 

@@ -19,11 +19,13 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { CompactdError } from '../model/errors.js';
 import { mapLimit } from '../model/util/concurrency.js';
-import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
+import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from './blob.js';
 import { retry, retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
-import { cancelled, checkKey, checkPrefix } from './util.js';
+import { cancelled, checkKey, checkPrefix, chunksOf, dataBytes } from './util.js';
 
 /** Objects larger than this go up in parts: one slow or failed part is retried alone. */
 export const MULTIPART_THRESHOLD_BYTES = 8 * 1024 * 1024;
@@ -39,6 +41,13 @@ export const CONNECTION_TIMEOUT_MS = 5_000;
 export const SOCKET_TIMEOUT_MS = 30_000;
 /** Budget for aborting a failed multipart upload; best effort, lifecycle rules clean up the rest. */
 const ABORT_UPLOAD_BUDGET_MS = 2_000;
+
+/**
+ * The SDK's logger: silent, as its default is, except that with the default the SDK writes a
+ * warning to the console on every failed request whose body is a stream (parts sent as chunks).
+ * Failures are classified, retried and reported by `retry` instead.
+ */
+const SDK_LOGGER = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 export type ChecksumMode = 'when_required' | 'when_supported';
 
@@ -111,6 +120,7 @@ export class S3Blob implements Blob {
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
       maxAttempts: 1,
+      logger: SDK_LOGGER,
       requestHandler: {
         connectionTimeout: opts.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
         socketTimeout: opts.socketTimeoutMs ?? SOCKET_TIMEOUT_MS,
@@ -148,22 +158,24 @@ export class S3Blob implements Blob {
   }
 
 
-  async set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+  async set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
     const Key = this.objectKey(key);
     const signal = opts?.signal;
-    if (data.length <= this.multipartThreshold) {
+    const chunks = chunksOf(data);
+    const size = dataBytes(data);
+    if (size <= this.multipartThreshold) {
+      const body = new RequestBody(chunks, 0, size);
       await this.call(`PUT ${Key}`, signal, () =>
-        this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key, Body: data, ContentLength: data.length }),
-          { abortSignal: signal },
-        ),
+        this.client.send(body.sign(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body.open(), ContentLength: size })), {
+          abortSignal: signal,
+        }),
       );
       return;
     }
-    await this.putMultipart(Key, data, signal);
+    await this.putMultipart(Key, chunks, size, signal);
   }
 
-  private async putMultipart(Key: string, data: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+  private async putMultipart(Key: string, chunks: readonly Uint8Array[], size: number, signal: AbortSignal | undefined): Promise<void> {
     const Bucket = this.bucket;
     const created = await this.call(`CreateMultipartUpload ${Key}`, signal, () =>
       this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }), { abortSignal: signal }),
@@ -171,17 +183,17 @@ export class S3Blob implements Blob {
     const UploadId = created.UploadId;
     if (!UploadId) throw new CompactdError('unavailable', `CreateMultipartUpload ${Key}: no upload id in the response`);
 
-    const partSize = this.partSize(data.length);
-    const count = Math.ceil(data.length / partSize);
+    const partSize = this.partSize(size);
+    const count = Math.ceil(size / partSize);
     const etags: string[] = new Array(count);
     // One part's final failure stops the others instead of letting them retry for the whole budget.
     const stop = new AbortController();
     const partSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     const uploadPart = async (i: number) => {
-      const Body = data.subarray(i * partSize, Math.min(data.length, (i + 1) * partSize));
+      const body = new RequestBody(chunks, i * partSize, Math.min(size, (i + 1) * partSize));
       const res = await this.call(`UploadPart ${Key} #${i + 1}`, partSignal, () =>
         this.client.send(
-          new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body, ContentLength: Body.length }),
+          body.sign(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: body.open(), ContentLength: body.size })),
           { abortSignal: partSignal },
         ),
       );
@@ -218,7 +230,7 @@ export class S3Blob implements Blob {
           // An earlier attempt may have completed the upload and only its answer was lost.
           if (attempt > 1 && (err as { name?: string }).name === 'NoSuchUpload') {
             const head = await this.client.send(new HeadObjectCommand({ Bucket, Key }), { abortSignal: signal });
-            if (head.ContentLength === data.length) return undefined;
+            if (head.ContentLength === size) return undefined;
           }
           throw err;
         }
@@ -364,6 +376,70 @@ export class S3Blob implements Blob {
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/** The header that carries the SHA-256 of a request's payload in SigV4. */
+const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
+
+/**
+ * The body of one PUT: bytes [from, to) of the object whose chunks are `chunks`. When one chunk
+ * holds them the body is that buffer, which the SDK signs (hashes) itself. Otherwise each attempt
+ * gets a fresh stream over views of the chunks (no copy; a retry sends the body whole again), and
+ * `sign` puts the payload's SHA-256 in the signed headers, hashed here once, chunk by chunk: the
+ * SDK would sign a stream as UNSIGNED-PAYLOAD, so the store could no longer tell a damaged body.
+ */
+class RequestBody {
+  readonly size: number;
+  private readonly views: Uint8Array[] = [];
+  private readonly sha256: string | undefined;
+
+  constructor(chunks: readonly Uint8Array[], from: number, to: number) {
+    this.size = to - from;
+    let at = 0;
+    for (const c of chunks) {
+      const end = at + c.byteLength;
+      if (end > from && at < to && c.byteLength > 0) this.views.push(c.subarray(Math.max(0, from - at), Math.min(c.byteLength, to - at)));
+      at = end;
+      if (at >= to) break;
+    }
+    if (this.views.length > 1) {
+      const h = createHash('sha256');
+      for (const v of this.views) h.update(v);
+      this.sha256 = h.digest('hex');
+    }
+  }
+
+  /** A body for one attempt. */
+  open(): Uint8Array | Readable {
+    if (this.views.length === 0) return new Uint8Array(0);
+    if (this.views.length === 1) return this.views[0];
+    return Readable.from(this.views, { objectMode: false });
+  }
+
+  /** `command`, with the payload hash added to its signed headers when the body is a stream. */
+  sign<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
+    if (this.sha256 !== undefined) {
+      command.middlewareStack.addRelativeTo(payloadHash(this.sha256), {
+        relation: 'before',
+        toMiddleware: 'httpSigningMiddleware',
+        name: 'compactdPayloadHash',
+      });
+    }
+    return command;
+  }
+}
+
+/** A middleware that sets the payload hash header before signing, unless a checksum trailer set it. */
+function payloadHash(sha256: string) {
+  return <A extends { request: unknown }, R>(next: (args: A) => Promise<R>) =>
+    async (args: A): Promise<R> => {
+      const headers = (args.request as { headers?: Record<string, string> }).headers;
+      // A checksum trailer (checksums=when_supported) sets its own streaming payload marker.
+      if (headers !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === PAYLOAD_HASH_HEADER)) {
+        headers[PAYLOAD_HASH_HEADER] = sha256;
+      }
+      return next(args);
+    };
 }
 
 function positive(n: number, name: string): number {

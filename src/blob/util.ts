@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CompactdError } from '../model/errors.js';
+import type { BlobData } from './blob.js';
 
 const MAX_KEY_CHARS = 1024; // S3's own limit on object key length, in bytes (ASCII keys)
 
@@ -122,4 +123,33 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export function contentVersion(data: Uint8Array): string {
   return `"${createHash('sha256').update(data).digest('hex')}"`;
+}
+
+/** Whether `data` is a list of chunks (an array; a single buffer is a typed array). */
+function isChunks(data: BlobData): data is readonly Uint8Array[] {
+  return Array.isArray(data);
+}
+
+/** The chunks of `data`, in order (a single buffer is one chunk). */
+export function chunksOf(data: BlobData): readonly Uint8Array[] {
+  return isChunks(data) ? data : [data];
+}
+
+/** The size of the object `data` describes. */
+export function dataBytes(data: BlobData): number {
+  if (!isChunks(data)) return data.byteLength;
+  let n = 0;
+  for (const c of data) n += c.byteLength;
+  return n;
+}
+
+/** The bytes of `data` in one fresh buffer (stores that keep objects in memory). */
+export function joinChunks(data: BlobData): Uint8Array {
+  const out = new Uint8Array(dataBytes(data));
+  let at = 0;
+  for (const c of chunksOf(data)) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }

@@ -2,6 +2,12 @@
  * Accumulates merged output rows into growable columnar buffers and hands them out as a part's
  * columns when the part reaches its target size. Rows are appended by copying raw bytes and
  * 32-bit words: no per-row objects, no bigints.
+ *
+ * The buffers of a part go out with it: the encoder writes views of them and the upload reads
+ * those views, so they must stay unchanged until the upload is over. The caller gives them back
+ * with `recycle` then, and the builder fills them again for a later part (a fresh part-sized
+ * allocation per part costs page faults). At most one set waits for reuse: the output reservation
+ * covers the part being built and one more.
  */
 import { ROW_OVERHEAD_BYTES } from '../model/util/sizes.js';
 import type { PartColumns } from '../part/columns.js';
@@ -10,7 +16,34 @@ const INITIAL_ROWS = 1024;
 const INITIAL_BYTES = 64 * 1024;
 /** Beyond this a part's buffers grow on demand: a typed array's length must stay far below 2^31. */
 const MAX_PRESIZE_BYTES = 1024 * 1024 * 1024;
-/** Per-row overhead in the encoded part: two i32 offsets and the i64 diff. */
+/** Column sets kept for reuse once given back (see the module comment). */
+const MAX_SPARE_SETS = 1;
+/**
+ * Room in a fresh set over what the last part used: parts are cut at the same size, so the next
+ * one fits, and a set sized for the worst case (every byte a key, every row the smallest) would
+ * be several times larger: below malloc's mmap threshold it is zeroed, so resident, in full.
+ */
+const FRESH_SLACK = 1.125;
+
+/** The buffers one part's rows are built in. */
+interface ColumnSet {
+  readonly kData: Uint8Array;
+  readonly vData: Uint8Array;
+  readonly kOff: Int32Array;
+  readonly vOff: Int32Array;
+  readonly t: Uint32Array;
+  readonly d: Uint32Array;
+}
+
+/** What the builder holds between `take` and the next row: nothing to write into yet. */
+const NO_SET: ColumnSet = {
+  kData: new Uint8Array(0),
+  vData: new Uint8Array(0),
+  kOff: new Int32Array(0),
+  vOff: new Int32Array(0),
+  t: new Uint32Array(0),
+  d: new Uint32Array(0),
+};
 
 export class OutputBuilder {
   private kData: Uint8Array;
@@ -40,6 +73,14 @@ export class OutputBuilder {
   private vTo = 0;
   private vDone = 0;
 
+  /** Sets given back by `recycle`, and the set each handed-out part's columns are views of. */
+  private readonly spare: ColumnSet[] = [];
+  private readonly handedOut = new WeakMap<PartColumns, ColumnSet>();
+  /** Whether the builder holds NO_SET: the next row installs a spare or fresh set. */
+  private idle = false;
+  /** What the last part used, rows and key and value bytes: a fresh set is sized from it. */
+  private lastUse = { rows: 0, kBytes: 0, vBytes: 0 };
+
   /**
    * `capacityBytes` (the target part size) sizes the buffers once for a whole part: growing by
    * doubling from small copies every byte several times and faults in fresh pages at each step.
@@ -50,14 +91,22 @@ export class OutputBuilder {
     this.tWords = 2 * dims;
     const bytes = Math.max(INITIAL_BYTES, Math.min(capacityBytes, MAX_PRESIZE_BYTES) + INITIAL_BYTES);
     const rows = Math.max(INITIAL_ROWS, Math.ceil(bytes / (ROW_OVERHEAD_BYTES + 4 * this.tWords)) + 1);
-    this.kData = new Uint8Array(bytes);
-    this.vData = new Uint8Array(bytes);
-    this.kView = new DataView(this.kData.buffer);
-    this.vView = new DataView(this.vData.buffer);
-    this.kOff = new Int32Array(rows + 1);
-    this.vOff = new Int32Array(rows + 1);
-    this.d = new Uint32Array(rows * 2);
-    this.t = new Uint32Array(rows * this.tWords);
+    const set: ColumnSet = {
+      kData: new Uint8Array(bytes),
+      vData: new Uint8Array(bytes),
+      kOff: new Int32Array(rows + 1),
+      vOff: new Int32Array(rows + 1),
+      d: new Uint32Array(rows * 2),
+      t: new Uint32Array(rows * this.tWords),
+    };
+    this.kData = set.kData;
+    this.vData = set.vData;
+    this.kView = new DataView(set.kData.buffer);
+    this.vView = new DataView(set.vData.buffer);
+    this.kOff = set.kOff;
+    this.vOff = set.vOff;
+    this.t = set.t;
+    this.d = set.d;
   }
 
   get rows(): number {
@@ -132,35 +181,31 @@ export class OutputBuilder {
   }
 
   /**
-   * The accumulated rows as part columns, then empties the builder. By default the columns are
-   * views over buffers the builder reuses: the caller must finish with them (encode) before the
-   * next append. With `keep`, the builder gives the buffers away and starts new ones of the same
-   * capacity, so the columns stay valid.
+   * The accumulated rows as part columns, then empties the builder. The columns are views of the
+   * builder's buffers, which go out with them: the builder starts the next part in other buffers
+   * (a set given back by `recycle`, or fresh ones of the same size), so the columns stay valid.
    */
-  take(keep = false): PartColumns {
+  take(): PartColumns {
+    if (this.idle) this.install(); // no row since the last take: an empty part still needs offsets
     if (this.kSrc !== null) this.flushKeys();
     if (this.vSrc !== null) this.flushValues();
     const n = this.n;
+    const set: ColumnSet = { kData: this.kData, vData: this.vData, kOff: this.kOff, vOff: this.vOff, t: this.t, d: this.d };
     const cols: PartColumns = {
       dims: this.dims,
       len: n,
-      kOffsets: this.kOff.subarray(0, n + 1),
-      kData: this.kData.subarray(0, this.kLen),
-      vOffsets: this.vOff.subarray(0, n + 1),
-      vData: this.vData.subarray(0, this.vLen),
-      t: new BigUint64Array(this.t.buffer, 0, n * this.dims),
-      d: new BigInt64Array(this.d.buffer, 0, n),
+      kOffsets: set.kOff.subarray(0, n + 1),
+      kData: set.kData.subarray(0, this.kLen),
+      vOffsets: set.vOff.subarray(0, n + 1),
+      vData: set.vData.subarray(0, this.vLen),
+      t: new BigUint64Array(set.t.buffer, 0, n * this.dims),
+      d: new BigInt64Array(set.d.buffer, 0, n),
     };
-    if (keep) {
-      this.kData = new Uint8Array(this.kData.length);
-      this.vData = new Uint8Array(this.vData.length);
-      this.kView = new DataView(this.kData.buffer);
-      this.vView = new DataView(this.vData.buffer);
-      this.kOff = new Int32Array(this.kOff.length);
-      this.vOff = new Int32Array(this.vOff.length);
-      this.t = new Uint32Array(this.t.length);
-      this.d = new Uint32Array(this.d.length);
-    }
+    this.handedOut.set(cols, set);
+    this.lastUse = { rows: n, kBytes: this.kLen, vBytes: this.vLen };
+    // The next set is installed by the next row, not now: after a compaction's last part none is.
+    this.use(NO_SET);
+    this.idle = true;
     this.n = 0;
     this.kLen = 0;
     this.vLen = 0;
@@ -169,6 +214,48 @@ export class OutputBuilder {
     this.kSrc = null;
     this.vSrc = null;
     return cols;
+  }
+
+  /**
+   * Gives back the buffers of `cols` (columns this builder's `take` returned): nothing reads them
+   * any more, so a later part may be built in them. Columns it did not hand out are ignored.
+   */
+  recycle(cols: PartColumns): void {
+    const set = this.handedOut.get(cols);
+    if (set === undefined) return;
+    this.handedOut.delete(cols);
+    if (this.spare.length < MAX_SPARE_SETS) this.spare.push(set);
+  }
+
+  /** Starts building in a spare set, or in fresh buffers sized from what the last part used. */
+  private install(): void {
+    const spare = this.spare.pop();
+    if (spare !== undefined) {
+      this.use(spare);
+    } else {
+      const { rows: lastRows, kBytes, vBytes } = this.lastUse;
+      const rows = Math.max(INITIAL_ROWS, Math.ceil(lastRows * FRESH_SLACK));
+      this.use({
+        kData: new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(kBytes * FRESH_SLACK))),
+        vData: new Uint8Array(Math.max(INITIAL_BYTES, Math.ceil(vBytes * FRESH_SLACK))),
+        kOff: new Int32Array(rows + 1),
+        vOff: new Int32Array(rows + 1),
+        t: new Uint32Array(rows * this.tWords),
+        d: new Uint32Array(rows * 2),
+      });
+    }
+    this.idle = false;
+  }
+
+  private use(set: ColumnSet): void {
+    this.kData = set.kData;
+    this.vData = set.vData;
+    this.kView = new DataView(set.kData.buffer, set.kData.byteOffset, set.kData.byteLength);
+    this.vView = new DataView(set.vData.buffer, set.vData.byteOffset, set.vData.byteLength);
+    this.kOff = set.kOff;
+    this.vOff = set.vOff;
+    this.t = set.t;
+    this.d = set.d;
   }
 
   private flushKeys(): void {
@@ -192,6 +279,10 @@ export class OutputBuilder {
   }
 
   private growRows(): void {
+    if (this.idle) {
+      this.install();
+      return;
+    }
     const cap = this.kOff.length * 2;
     const kOff = new Int32Array(cap);
     kOff.set(this.kOff);

@@ -58,6 +58,9 @@ export async function compact(req: ValidCompactRequest, deps: CompactDeps): Prom
         : undefined,
     },
   );
+  // One builder for every chunk: its buffers (sized for one part) go from part to part and from
+  // chunk to chunk, instead of fresh part-sized allocations per chunk.
+  const builder = new OutputBuilder(dims, targetPartBytes);
   const stats: CompactStats = emptyStats();
   stats.chunks = plan.chunks.length;
   stats.memoryViolations = plan.memoryViolations;
@@ -79,7 +82,7 @@ export async function compact(req: ValidCompactRequest, deps: CompactDeps): Prom
       sinkChunk.push(c);
       emit?.({ type: 'phase', phase: 'fetching', chunk: c });
       const boundary = c === done.length ? resume?.partial?.boundary : undefined;
-      const r = await mergeChunk(req, dims, chunk, plan.runBudget, deps, sink, memory, boundary, c);
+      const r = await mergeChunk(req, dims, chunk, plan.runBudget, deps, { sink, builder }, memory, boundary, c);
       inputDiffSum += r.diffSum;
       resumedBytes += r.skippedBytes;
       if (r.memoryViolation) stats.memoryViolations++;
@@ -151,7 +154,7 @@ async function mergeChunk(
   chunk: Chunk,
   runBudget: number,
   deps: CompactDeps,
-  sink: PartSink,
+  { sink, builder }: { sink: PartSink; builder: OutputBuilder },
   memory: MemoryAccount,
   boundary: KvBoundary | undefined,
   chunkIndex: number,
@@ -205,7 +208,6 @@ async function mergeChunk(
     2 * target,
     memory,
   );
-  const builder = new OutputBuilder(dims, target);
   sink.beginRun(pool);
   const merge = new ChunkMerge(
     {
@@ -221,7 +223,11 @@ async function mergeChunk(
     {
       builder,
       targetPartBytes: target,
-      flush: () => sink.write(builder.take()),
+      flush: () => {
+        const cols = builder.take();
+        // The upload reads the columns' own buffers: they come back to the builder once it is over.
+        return sink.write(cols, () => builder.recycle(cols));
+      },
       checkpoint: () => deps.cancel?.check(),
     },
     dims,

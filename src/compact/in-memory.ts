@@ -49,7 +49,7 @@ export async function mergeInMemory(
       builder,
       targetPartBytes,
       flush: async () => {
-        const cols = builder.take(true);
+        const cols = builder.take();
         rowsOut += cols.len;
         parts.push(cols);
       },

@@ -3,6 +3,11 @@
  * boundary within a run), encodes it, uploads it with bounded parallelism, and records its
  * HollowPart. Every key is remembered before its upload starts, so a failed compaction can
  * delete everything it may have written.
+ *
+ * A part is never joined into one buffer: the encoder's views (metadata and, uncompressed, the
+ * columns' own buffers) are checksummed one after the other and handed to the store as chunks.
+ * The columns' buffers are therefore held until the upload is over; the writer's `release` is
+ * called then, and not before.
  */
 import type { Blob } from '../blob/blob.js';
 import { withDiffsSum, type HollowPart } from '../model/batch.js';
@@ -10,9 +15,9 @@ import type { PartCompression } from '../model/compression.js';
 import type { Description } from '../model/description.js';
 import { internal } from '../model/errors.js';
 import { newOutputKey, objectKey } from '../model/keys.js';
-import type { PartColumns } from '../part/columns.js';
+import { columnsBytes, type PartColumns } from '../part/columns.js';
 import { partChecksum } from '../part/checksum.js';
-import { encodePart } from '../part/encode.js';
+import { encodePartViews } from '../part/encode.js';
 import { checkOrdered, compareRows } from '../part/validate.js';
 import { sumDiffs } from './source.js';
 import type { BytePool } from './memory.js';
@@ -43,12 +48,6 @@ interface Upload {
   done: boolean;
 }
 
-/** Encode buffers kept for reuse: the output reservation (2 x target) covers two parts. */
-const MAX_SPARE_BUFFERS = 2;
-/** Spare room in a fresh encode buffer, so that a slightly larger next part still fits. */
-const ENCODE_SLACK = 1.125;
-const ENCODE_ROUND_BYTES = 64 * 1024;
-
 export class PartSink {
   /** Every object key this compaction may have written (for cleanup on failure). */
   readonly written: string[] = [];
@@ -63,11 +62,6 @@ export class PartSink {
   private lastRow: PartColumns | undefined;
 
   private pool: BytePool | undefined;
-  /**
-   * Encode buffers whose upload finished: the next part is encoded into one of them. A fresh
-   * part-sized allocation per part costs more in page faults (system time) than encoding.
-   */
-  private readonly spare: ArrayBuffer[] = [];
 
   constructor(private readonly ctx: SinkContext) {}
 
@@ -83,9 +77,12 @@ export class PartSink {
 
   /**
    * Writes one part. Resolves once the upload has started (waiting while too many are in
-   * flight); upload failures surface from a later `write` or from `finish`.
+   * flight); upload failures surface from a later `write` or from `finish`. `cols` must stay
+   * unchanged until `release` is called: once the part is durable, or at once when the encoded
+   * part holds no view of them (compressed). After a failure `release` is not called (a store
+   * may still be reading), and the buffers are left to the garbage collector.
    */
-  async write(cols: PartColumns): Promise<void> {
+  async write(cols: PartColumns, release?: () => void): Promise<void> {
     this.throwIfFailed();
     const runParts = this.parts[this.parts.length - 1];
     const ordinal = this.index++;
@@ -105,37 +102,39 @@ export class PartSink {
     this.lastRow = copyRow(cols, cols.len - 1);
     const lastRow = this.lastRow;
 
-    const bytes = encodePart(
+    const { views, size } = encodePartViews(
       cols,
       { version: 1, dims: cols.dims, desc: this.ctx.desc, index: ordinal },
-      { compression: this.ctx.compression, alloc: (n) => this.encodeBuffer(n) },
+      this.ctx.compression,
     );
     const diffsSum = sumDiffs(cols, null);
     const fields = {
       kind: 'hollow' as const,
       key,
-      encodedSizeBytes: bytes.byteLength,
+      encodedSizeBytes: size,
       updates: cols.len,
       keyLower: cols.kData.slice(cols.kOffsets[0], Math.min(cols.kOffsets[1], cols.kOffsets[0] + KEY_LOWER_MAX_BYTES)),
     };
-    // The checksum is computed in the thread pool, alongside the upload, while the merge goes on.
+    // Hashed now, view by view, while the bytes are where the encoder left them.
     // Every row of a run fits i64, but a part's sum may not: then diffs_sum is left out.
-    const part = partChecksum(bytes).then((checksum): HollowPart => withDiffsSum({ ...fields, checksum }, diffsSum));
+    const part = partChecksum(views).then((checksum): HollowPart => withDiffsSum({ ...fields, checksum }, diffsSum));
     part.catch((err: unknown) => {
       this.failure ??= err;
     });
     runParts.push(part);
-    this.outputBytes += bytes.byteLength;
+    this.outputBytes += size;
     this.outputDiffSum += diffsSum;
     this.outputUpdates += cols.len;
+    const held = heldBytes(views, cols);
+    if (!held.aliases) release?.();
 
     // One upload is always allowed (its memory is reserved); more only from the leftover pool.
     let extra = 0;
     for (;;) {
       this.reap();
       if (this.uploads.length === 0) break;
-      if (this.pool!.tryAcquire(bytes.byteLength)) {
-        extra = bytes.byteLength;
+      if (this.pool!.tryAcquire(held.bytes)) {
+        extra = held.bytes;
         break;
       }
       await Promise.race([this.uploads[0].promise, this.pool!.changed()]);
@@ -147,14 +146,16 @@ export class PartSink {
       pool: this.pool!,
       extraBytes: extra,
       done: false,
-      promise: this.ctx.blob.set(name, bytes, { signal: this.ctx.signal }).then(
+      promise: this.ctx.blob.set(name, views, { signal: this.ctx.signal }).then(
         () => {
           upload.done = true;
           // A store does not touch `data` once `set` has settled; the checksum is taken by then too.
-          void part.then(
-            () => this.recycle(bytes),
-            () => {},
-          );
+          if (held.aliases && release !== undefined) {
+            void part.then(
+              () => release(),
+              () => {},
+            );
+          }
           const onDurable = this.ctx.onDurable;
           if (onDurable) void part.then((hp) => onDurable(runOrdinal, runIndex, hp, startsNewKv, lastRow), () => {});
         },
@@ -195,18 +196,6 @@ export class PartSink {
     return { bytes: this.outputBytes, updates: this.outputUpdates, diffSum: this.outputDiffSum };
   }
 
-  /** A buffer of exactly `n` bytes for the next encoded part, reusing a spare one when it fits. */
-  private encodeBuffer(n: number): Uint8Array {
-    const i = this.spare.findIndex((b) => b.byteLength >= n);
-    if (i >= 0) return new Uint8Array(this.spare.splice(i, 1)[0], 0, n);
-    const size = Math.ceil((n * ENCODE_SLACK) / ENCODE_ROUND_BYTES) * ENCODE_ROUND_BYTES;
-    return new Uint8Array(new ArrayBuffer(size), 0, n);
-  }
-
-  private recycle(bytes: Uint8Array): void {
-    if (this.spare.length < MAX_SPARE_BUFFERS && bytes.buffer instanceof ArrayBuffer) this.spare.push(bytes.buffer);
-  }
-
   private reap(): void {
     while (this.uploads.length > 0 && this.uploads[0].done) {
       const u = this.uploads.shift()!;
@@ -224,4 +213,19 @@ export class PartSink {
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/**
+ * The memory an upload of `views` holds, and whether some of the views are the columns' own
+ * buffers (then all of those are held, whatever part of them the file uses).
+ */
+function heldBytes(views: readonly Uint8Array[], cols: PartColumns): { bytes: number; aliases: boolean } {
+  const own = new Set<ArrayBufferLike>([cols.kOffsets.buffer, cols.kData.buffer, cols.vOffsets.buffer, cols.vData.buffer, cols.t.buffer, cols.d.buffer]);
+  let other = 0;
+  let aliases = false;
+  for (const v of views) {
+    if (own.has(v.buffer)) aliases = true;
+    else other += v.byteLength;
+  }
+  return { bytes: aliases ? other + columnsBytes(cols) : other, aliases };
 }

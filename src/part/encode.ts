@@ -2,8 +2,9 @@
  * Part encoding: PartColumns -> Arrow IPC file bytes (docs/contract.md, "Part format"), one record batch.
  * Arrow Data is built directly over the typed arrays (no builders: they run row by row, about
  * 100x slower). The writer emits the file as a list of views (metadata, padding and the column
- * buffers themselves); they are copied once, into a buffer the caller may supply and reuse: a
- * fresh 128 MiB allocation per part costs more in page faults than the copy itself.
+ * buffers themselves). `encodePartViews` hands out that list as it is: the engine checksums and
+ * uploads it without ever joining it, so an uncompressed part's column bytes are never copied.
+ * `encodePart` joins it once, into a buffer the caller may supply and reuse.
  */
 import {
   Binary,
@@ -41,15 +42,42 @@ const CODECS: Record<Exclude<PartCompression, 'none'>, { type: CompressionType; 
   lz4: { type: CompressionType.LZ4_FRAME, encode: lz4Encode },
 };
 
+/** An encoded part: the file is the concatenation of `views`, `size` bytes in all. */
+export interface EncodedPart {
+  /**
+   * Non-empty views in file order. Uncompressed column data (and column buffers that compression
+   * would not shrink) are views of the columns' own buffers: those must stay unchanged for as long
+   * as the views are read. Everything else is fresh memory or shared constant padding.
+   */
+  readonly views: readonly Uint8Array[];
+  readonly size: number;
+}
+
 /**
  * Encodes `cols` as an Arrow IPC file with one record batch and `meta` as its `compactd.part`
- * metadata. The columns may be views into a decoded part (offsets need not start at 0). Throws
- * `invalid` when `meta.dims` differs from `cols.dims`, the column arrays are inconsistent with
- * `len`, or the metadata cannot be written; `internal` when compression is asked for before
- * `ensureCodecs()` completed.
+ * metadata, as one buffer (`encodePartViews` joined). Throws as `encodePartViews` does.
  */
 export function encodePart(cols: PartColumns, meta: PartMeta, opts: EncodeOptions = {}): Uint8Array {
-  const compression = opts.compression ?? 'none';
+  const { views, size } = encodePartViews(cols, meta, opts.compression);
+  const out = opts.alloc?.(size) ?? new Uint8Array(size);
+  if (out.byteLength !== size) throw internal(`encode buffer of ${out.byteLength} bytes for a ${size}-byte part`);
+  let at = 0;
+  for (const v of views) {
+    out.set(v, at);
+    at += v.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Encodes `cols` as an Arrow IPC file with one record batch and `meta` as its `compactd.part`
+ * metadata, as the list of views the Arrow writer produces (no copy of the column data when
+ * uncompressed). The columns may be views into a decoded part (offsets need not start at 0).
+ * Throws `invalid` when `meta.dims` differs from `cols.dims`, the column arrays are inconsistent
+ * with `len`, or the metadata cannot be written; `internal` when compression is asked for before
+ * `ensureCodecs()` completed.
+ */
+export function encodePartViews(cols: PartColumns, meta: PartMeta, compression: PartCompression = 'none'): EncodedPart {
   if (compression !== 'none' && !Object.hasOwn(CODECS, compression)) {
     throw new CompactdError('invalid', `unsupported part compression ${JSON.stringify(compression)}`);
   }
@@ -81,14 +109,7 @@ export function encodePart(cols: PartColumns, meta: PartMeta, opts: EncodeOption
   const writer = new PartFileWriter(codec);
   writer.write(batch);
   writer.finish();
-  const out = opts.alloc?.(writer.size) ?? new Uint8Array(writer.size);
-  if (out.byteLength !== writer.size) throw internal(`encode buffer of ${out.byteLength} bytes for a ${writer.size}-byte part`);
-  let at = 0;
-  for (const v of writer.views) {
-    out.set(v, at);
-    at += v.byteLength;
-  }
-  return out;
+  return { views: writer.views, size: writer.size };
 }
 
 /** Bytes of the length prefix before each buffer of a compressed record batch body. */
@@ -101,8 +122,7 @@ const EMPTY = new Uint8Array(0);
  * apache-arrow's file writer with two steps replaced.
  *
  * Writing: the base class queues every chunk for a final concatenation; this one keeps the views
- * (metadata, padding and the column buffers themselves) so `encodePart` copies them once, into a
- * buffer the caller may reuse.
+ * (metadata, padding and the column buffers themselves) and hands them out as they are.
  *
  * Compression: up to at least 21.2.0 the base class writes each compressed buffer's COMPRESSED
  * length into the 8-byte prefix, where the Arrow IPC format requires the UNCOMPRESSED length;

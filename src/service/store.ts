@@ -15,11 +15,12 @@
  * - Metered (added by the caller): one observation per logical operation, retries included.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Blob, BlobMeta, BlobOptions, Versioned, WriteCondition } from '../blob/blob.js';
+import type { Blob, BlobData, BlobMeta, BlobOptions, Versioned, WriteCondition } from '../blob/blob.js';
 import { FaultyBlob } from '../blob/faulty.js';
 import type { BlobOp } from '../blob/metered.js';
 import { RetryingBlob, retryPolicy, type RetryInfo, type RetryPolicy } from '../blob/retry.js';
 import { openBlob, parseBlobUrl } from '../blob/url.js';
+import { dataBytes } from '../blob/util.js';
 import type { FaultSpec } from '../config/faults.js';
 import { STORE_PROBE_PREFIX } from '../config/options.js';
 import { CompactdError } from '../model/errors.js';
@@ -126,7 +127,7 @@ class PerOpRetryingBlob implements Blob {
     return this.by.get.get(key, opts);
   }
 
-  set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+  set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
     return this.by.set.set(key, data, opts);
   }
 
@@ -177,11 +178,12 @@ export class ProgressBlob implements Blob {
     return bytes;
   }
 
-  async set(key: string, data: Uint8Array, opts?: BlobOptions): Promise<void> {
+  async set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
     const start = performance.now();
-    this.debug({ key, bytes: data.byteLength }, 'part upload started');
+    const bytes = dataBytes(data);
+    this.debug({ key, bytes }, 'part upload started');
     await this.inner.set(key, data, opts);
-    this.debug({ key, bytes: data.byteLength, ms: roundMs(performance.now() - start) }, 'part uploaded');
+    this.debug({ key, bytes, ms: roundMs(performance.now() - start) }, 'part uploaded');
   }
 
   getVersioned(key: string, opts?: BlobOptions): Promise<Versioned | undefined> {

@@ -6,6 +6,8 @@ import { mapLimit } from '../../src/model/util/concurrency.js';
 import { randomFillSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Blob, BlobMeta } from '../../src/blob/blob.js';
+import { FaultyBlob } from '../../src/blob/faulty.js';
+import { RetryingBlob, retryPolicy } from '../../src/blob/retry.js';
 import { CompactdError } from '../../src/model/errors.js';
 
 export interface ConformanceOptions {
@@ -90,6 +92,60 @@ export function blobConformance(name: string, open: () => Promise<Blob>, opts: C
         expect(sameBytes(got, data)).toBe(true);
         expect((await b.head(`s1/p${n}`))?.size).toBe(n);
       }
+    });
+
+    it('writes an object given as chunks: their concatenation, empty chunks included, none modified', async () => {
+      const b = await fresh();
+      const whole = bytes(5000, 7);
+      // Views of one larger buffer at odd offsets, and empty chunks first, inside and last.
+      const chunks = [new Uint8Array(0), whole.subarray(0, 1), whole.subarray(1, 9), new Uint8Array(0), whole.subarray(9, 4099), whole.subarray(4099), new Uint8Array(0)];
+      const before = chunks.map((c) => Buffer.from(c));
+      await b.set('s1/chunks', chunks);
+      expect(sameBytes(await b.get('s1/chunks'), whole)).toBe(true);
+      expect((await b.head('s1/chunks'))?.size).toBe(whole.length);
+      chunks.forEach((c, i) => expect(Buffer.from(c).equals(before[i])).toBe(true));
+      // Only empty chunks, and no chunk at all: an empty object.
+      await b.set('s1/empty-chunks', [new Uint8Array(0), new Uint8Array(0)]);
+      await b.set('s1/no-chunks', []);
+      expect((await b.get('s1/empty-chunks'))?.length).toBe(0);
+      expect((await b.get('s1/no-chunks'))?.length).toBe(0);
+      expect((await b.head('s1/no-chunks'))?.size).toBe(0);
+    });
+
+    it('writes an object of more chunks than one gathered write takes (IOV_MAX = 1024)', async () => {
+      const b = await fresh();
+      const whole = bytes(3000 * 7 + 5, 3);
+      const chunks: Uint8Array[] = [];
+      for (let at = 0; at < whole.length; at += 7) chunks.push(whole.subarray(at, Math.min(whole.length, at + 7)));
+      expect(chunks.length).toBeGreaterThan(2 * 1024);
+      await b.set('s1/many', chunks);
+      expect(sameBytes(await b.get('s1/many'), whole)).toBe(true);
+    });
+
+    it('a set of chunks retried after failures, some of which took effect, stores their concatenation', async () => {
+      const b = await fresh();
+      const faulty = new FaultyBlob(b, { errorRate: 0.5, determinate: false, seed: 5, ops: ['set'] });
+      const retrying = new RetryingBlob(faulty, { policy: retryPolicy({ initialBackoffMs: 0.5, maxBackoffMs: 1, maxAttempts: 30 }) });
+      const wholes: Uint8Array[] = [];
+      for (let i = 0; i < 12; i++) {
+        const whole = bytes(2000 + i, i + 1);
+        wholes.push(whole);
+        await retrying.set(`s1/retried${i}`, [whole.subarray(0, 700), new Uint8Array(0), whole.subarray(700)]);
+      }
+      expect(faulty.injected).toBeGreaterThan(3);
+      for (let i = 0; i < 12; i++) expect(sameBytes(await b.get(`s1/retried${i}`), wholes[i])).toBe(true);
+    });
+
+    it('round-trips a 20 MiB object given as chunks whose bounds do not fall on part bounds (multipart on S3)', async () => {
+      const b = await fresh();
+      const data = new Uint8Array(20 * 1024 * 1024 + 123);
+      for (let off = 0; off < data.length; off += 65536) randomFillSync(data, off, Math.min(65536, data.length - off));
+      const cuts = [0, 3, 5 * 1024 * 1024 + 1, 8 * 1024 * 1024 - 7, 8 * 1024 * 1024 + 9, 17 * 1024 * 1024, data.length];
+      const chunks = cuts.slice(1).map((end, i) => data.subarray(cuts[i], end));
+      await b.set('s1/big-chunks', chunks);
+      const got = await b.get('s1/big-chunks');
+      expect(got?.length).toBe(data.length);
+      expect(sameBytes(got, data)).toBe(true);
     });
 
     it('round-trips a 20 MiB object (multipart on S3)', async () => {

@@ -2,11 +2,11 @@
  * FileBlob specifics: atomic replacement through temp files, no litter, confinement to the root,
  * directory pruning, and what happens with leftovers of a crashed writer.
  */
-import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileBlob, TEMP_MARK } from '../../src/blob/file.js';
+import { FileBlob, IOV_MAX, TEMP_MARK, WRITE_SLICE_BYTES, writeChunks } from '../../src/blob/file.js';
 import { CompactdError } from '../../src/model/errors.js';
 import { listAll } from './conformance.js';
 
@@ -171,5 +171,93 @@ describe('FileBlob', () => {
     const blob = new FileBlob(path.join(dir, 'absent'), { fsync: false });
     expect(await listAll(blob, '')).toEqual([]);
     expect(await blob.get('s1/p')).toBeUndefined();
+  });
+});
+
+describe('writeChunks: the file store writes chunks with gathered writes', () => {
+  /** `count` chunks of 1 to 37 bytes cut from one pseudo-random buffer, some of them empty. */
+  function chunked(count: number): { whole: Uint8Array; chunks: Uint8Array[] } {
+    const sizes = Array.from({ length: count }, (_, i) => (i % 11 === 5 ? 0 : 1 + ((i * 7919) % 37)));
+    const whole = new Uint8Array(sizes.reduce((a, b) => a + b, 0)).map((_, i) => (i * 31 + 7) & 255);
+    const chunks: Uint8Array[] = [];
+    let at = 0;
+    for (const n of sizes) {
+      chunks.push(whole.subarray(at, at + n));
+      at += n;
+    }
+    return { whole, chunks };
+  }
+
+  it('writes at most IOV_MAX buffers per call and resumes after short writes, mid-chunk included', async () => {
+    const { whole, chunks } = chunked(3 * IOV_MAX + 17);
+    const file = path.join(dir, 'short');
+    const fh = await open(file, 'wx');
+    const batches: number[] = [];
+    let shortWrites = 0;
+    try {
+      // The real file, through a handle whose writes stop after at most 1000 bytes, as a kernel may.
+      await writeChunks(
+        {
+          writev: async (buffers: Uint8Array[], position: number) => {
+            batches.push(buffers.length);
+            let budget = 1000;
+            const some: Uint8Array[] = [];
+            for (const b of buffers) {
+              if (budget === 0) break;
+              some.push(b.subarray(0, Math.min(budget, b.length)));
+              budget -= some[some.length - 1].length;
+            }
+            if (some.reduce((n, b) => n + b.length, 0) < buffers.reduce((n, b) => n + b.length, 0)) shortWrites++;
+            return fh.writev(some, position);
+          },
+        },
+        chunks,
+      );
+    } finally {
+      await fh.close();
+    }
+    expect(Math.max(...batches)).toBeLessThanOrEqual(IOV_MAX);
+    expect(shortWrites).toBeGreaterThan(10);
+    expect(Buffer.from(await readFile(file)).equals(Buffer.from(whole))).toBe(true);
+  });
+
+  it('writes large chunks in slices of at most WRITE_SLICE_BYTES, small ones gathered with them', async () => {
+    const whole = new Uint8Array(3 * WRITE_SLICE_BYTES + 12345).map((_, i) => (i * 131 + 17) & 255);
+    const cuts = [0, 10, 20, 2 * WRITE_SLICE_BYTES + 5, 2 * WRITE_SLICE_BYTES + 9, whole.length];
+    const chunks = cuts.slice(1).map((end, i) => whole.subarray(cuts[i], end));
+    const file = path.join(dir, 'sliced');
+    const fh = await open(file, 'wx');
+    const sizes: number[] = [];
+    try {
+      await writeChunks(
+        {
+          writev: async (buffers: Uint8Array[], position: number) => {
+            sizes.push(buffers.reduce((n, b) => n + b.length, 0));
+            return fh.writev(buffers, position);
+          },
+        },
+        chunks,
+      );
+    } finally {
+      await fh.close();
+    }
+    expect(Math.max(...sizes)).toBe(WRITE_SLICE_BYTES);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(whole.length);
+    expect(sizes.length).toBe(Math.ceil(whole.length / WRITE_SLICE_BYTES));
+    expect(Buffer.from(await readFile(file)).equals(Buffer.from(whole))).toBe(true);
+  });
+
+  it('fails instead of looping when a write makes no progress', async () => {
+    const { chunks } = chunked(10);
+    const err = await writeChunks({ writev: async () => ({ bytesWritten: 0 }) }, chunks).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('EIO');
+  });
+
+  it('a set of more than IOV_MAX chunks through the store, with fsync, is stored whole and leaves no temp file', async () => {
+    const { whole, chunks } = chunked(2 * IOV_MAX + 3);
+    const blob = new FileBlob(dir, { fsync: true });
+    await blob.set('s/many', chunks);
+    expect(Buffer.from((await blob.get('s/many'))!).equals(Buffer.from(whole))).toBe(true);
+    expect(await walk(dir)).toEqual(['s/many']);
   });
 });

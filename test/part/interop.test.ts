@@ -16,6 +16,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { BlobData, BlobOptions } from '../../src/blob/blob.js';
+import { FileBlob } from '../../src/blob/file.js';
 import { MemoryBlob } from '../../src/blob/memory.js';
 import { BatchWriter } from '../../src/client/batch-writer.js';
 import { DEFAULT_ENGINE_CONFIG } from '../../src/compact/types.js';
@@ -71,6 +73,16 @@ setCompressionCodec(
     (b) => decompressFrameSync(Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
   ),
 );
+
+/** The real file store, recording how many chunks each object was handed over in. */
+class ChunkCountingFileBlob extends FileBlob {
+  readonly chunkCounts: number[] = [];
+
+  override set(key: string, data: BlobData, opts?: BlobOptions): Promise<void> {
+    this.chunkCounts.push(Array.isArray(data) ? data.length : 1);
+    return super.set(key, data, opts);
+  }
+}
 
 /** A row as plain strings, so that a mismatch prints readably. */
 interface Row {
@@ -229,6 +241,43 @@ describe.each(PART_COMPRESSIONS)('compression %s: an independent Arrow reader re
     expect(res.output.runs[0].parts.length).toBeGreaterThan(1);
     const expected = consolidate([...a, ...b, ...c], res.output.desc.since).map(row);
     expect(await readBatchIndependently(blob, res.output, compression)).toEqual(expected);
+  });
+
+  it.each([1, 2])('from the engine through the file store, each part written as chunks (D = %i)', async (dims) => {
+    const dir = await mkdtemp(join(tmpdir(), 'compactd-interop-chunks-'));
+    try {
+      const blob = new ChunkCountingFileBlob(dir);
+      const writer = new BatchWriter({ blob, shardId: SHARD, dims, targetPartBytes: 16 * 1024 });
+      const a = updates(2000, dims, 0, 50, 6);
+      const b = updates(2000, dims, 50, 100, 7);
+      const inputs = [await writer.write(a, desc(dims, 0, 50, 0)), await writer.write(b, desc(dims, 50, 100, 0))];
+      const res = await validateAndCompact(
+        { shardId: SHARD, desc: desc(dims, 0, 100, 60), inputs, force: true, requestId: '' },
+        { blob, config: { ...DEFAULT_ENGINE_CONFIG, compression, targetPartBytes: 48 * 1024 } },
+      );
+      const parts = res.output.runs.flatMap((r) => r.parts);
+      expect(parts.length).toBeGreaterThan(1);
+      const chunkCounts = blob.chunkCounts.slice(-parts.length);
+      expect(Math.min(...chunkCounts)).toBeGreaterThan(1);
+      const expected = consolidate([...a, ...b], res.output.desc.since);
+      const independent: Row[] = [];
+      const ours: Update[] = [];
+      let decompressed = 0;
+      for (const p of parts) {
+        if (p.kind !== 'hollow') throw new Error('expected hollow parts');
+        const bytes = new Uint8Array(await readFile(join(dir, SHARD, p.key)));
+        expect(bytes.byteLength).toBe(p.encodedSizeBytes);
+        const read = readIndependently(bytes);
+        decompressed += read.decompressed;
+        independent.push(...read.rows);
+        ours.push(...updatesFromColumns(decodePart(bytes, p.key).cols));
+      }
+      expect(decompressed > 0).toBe(compression !== 'none');
+      expect(independent).toEqual(expected.map(row));
+      expect(ours).toEqual(expected);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('from the CLI: write-batch and compact --local with --compression', async () => {
