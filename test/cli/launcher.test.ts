@@ -71,7 +71,7 @@ describe('the compactd launcher', () => {
 
   it('sets the malloc settings when GLIBC_TUNABLES is unset, and keeps a value the user set, even empty', () => {
     const set = nodeSays('console.log(process.env.GLIBC_TUNABLES)', cleanEnv());
-    expect(set.split(':').sort()).toEqual(['glibc.malloc.hugetlb=1', 'glibc.malloc.mmap_threshold=33554432', 'glibc.malloc.trim_threshold=268435456']);
+    expect(set.split(':').sort()).toEqual(['glibc.malloc.arena_max=1', 'glibc.malloc.hugetlb=1', 'glibc.malloc.mmap_threshold=33554432', 'glibc.malloc.trim_threshold=268435456']);
     expect(nodeSays('console.log(process.env.GLIBC_TUNABLES)', cleanEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }))).toBe('glibc.malloc.arena_max=2');
     expect(nodeSays('console.log(JSON.stringify(process.env.GLIBC_TUNABLES))', cleanEnv({ GLIBC_TUNABLES: '' }))).toBe('""');
   });
