@@ -40,6 +40,13 @@ export async function clientOptionsFromFlags(
   const key = await readFlagFile(flags, 'tls-key', cwd);
   if ((cert === undefined) !== (key === undefined)) throw usage('--tls-cert and --tls-key go together');
   const useTls = flags.get('tls') === true || ca !== undefined || cert !== undefined;
+  // A flag combination that cannot work is the command line's mistake (exit 2), caught here
+  // before any client is made (the client library refuses it too, for its own callers).
+  const endpoint = flags.get('endpoint');
+  if (useTls && typeof endpoint === 'string' && /^http:\/\//i.test(endpoint.trim())) {
+    const asking = flags.get('tls') === true ? '--tls' : ca !== undefined ? '--tls-ca' : '--tls-cert';
+    throw usage(`--endpoint ${endpoint} says plain text (http://) but ${asking} asks for TLS; use https:// or HOST:PORT`);
+  }
   const tokenBytes = await readFlagFile(flags, 'token-file', cwd);
   let token: string | undefined;
   if (tokenBytes !== undefined) {

@@ -152,12 +152,15 @@ function toBuffer(u: Uint8Array): Buffer {
 // ---------------------------------------------------------------------------------------------
 // Timestamps, antichains, descriptions.
 
+/** Why a timestamp without coordinates is refused (every reader says it the same way). */
+export const EMPTY_TIMESTAMP = 'a timestamp needs at least one coordinate';
+
 /** Decodes a Timestamp: at least one coordinate, each a u64. */
 export function timestampFromProto(msg: unknown, path = ''): Timestamp {
   const m = message(msg, path);
   const coordsPath = at(path, 'coords');
   const coords = list(m.coords, coordsPath);
-  if (coords.length === 0) fail(coordsPath, 'a timestamp needs at least one coordinate');
+  if (coords.length === 0) fail(coordsPath, EMPTY_TIMESTAMP);
   return coords.map((c, i) => u64(c, `${coordsPath}[${i}]`));
 }
 

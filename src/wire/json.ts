@@ -18,6 +18,7 @@ import type { CompactRequest, CompactResponse, HollowBatch } from '../model/batc
 import type { Timestamp } from '../model/timestamp.js';
 import type { Update } from '../model/update.js';
 import {
+  EMPTY_TIMESTAMP,
   antichainFromProto,
   antichainToProto,
   compactRequestFromProto,
@@ -236,6 +237,9 @@ function shortFormFromJson(type: 'Antichain' | 'Timestamp', value: unknown, path
   if (isPlainObject(value)) return undefined;
   if (!Array.isArray(value)) return fail(path, `expected ${SHORT_FORM_SHAPE[type]}, got ${show(value)}`);
   if (type === 'Antichain') return { elements: value.map((t, i) => messageFromJson('Timestamp', t, `${path}[${i}]`)) };
+  // Checked here, where the path is the short form the user wrote (`--lower[0]`), not the
+  // message form it becomes (`elements[0].coords`).
+  if (value.length === 0) fail(path, EMPTY_TIMESTAMP);
   return { coords: value.map((c, i) => u64FromJson(c, `${path}[${i}]`).toString()) };
 }
 
@@ -392,7 +396,7 @@ export function updateFromNdjsonLine(line: string, dims?: number): Update {
   const k = base64FromJson(value.k, 'k');
   const v = base64FromJson(value.v, 'v');
   if (!Array.isArray(value.t)) fail('t', `expected a list of unsigned 64-bit integers, got ${show(value.t)}`);
-  if (value.t.length === 0) fail('t', 'a timestamp needs at least one coordinate');
+  if (value.t.length === 0) fail('t', EMPTY_TIMESTAMP);
   if (dims !== undefined && value.t.length !== dims) fail('t', `has ${value.t.length} coordinates, expected ${dims}`);
   const t: Timestamp = value.t.map((c, i) => u64FromJson(c, `t[${i}]`));
   const d = i64FromJson(value.d, 'd');

@@ -95,7 +95,9 @@ describe('client commands facing a wrong endpoint', { timeout: 180_000 }, () => 
     expect(oneLine(ftp)).toBe('compactd health: --endpoint: expected HOST:PORT (or http://HOST:PORT, https://HOST:PORT for TLS), not a ftp:// URL, got "ftp://127.0.0.1:1"');
     expect(oneLine(pathy)).toMatch(/^compactd compact: --endpoint: a gRPC endpoint has no path; expected HOST:PORT, got "http:\/\/127\.0\.0\.1:\d+\/compactd"$/);
     expect(oneLine(noPort)).toBe('compactd health: --endpoint: expected HOST:PORT with a port from 1 to 65535, got "127.0.0.1"');
-    expect(oneLine(tlsClash)).toMatch(/^INVALID_ARGUMENT: address: http:\/\/127\.0\.0\.1:\d+ says plain text \(http:\/\/\) but TLS was asked for/);
+    // Plain text and TLS at once is a mistake on the command line: a usage error, exit 2.
+    expect(tlsClash.code).toBe(2);
+    expect(oneLine(tlsClash)).toMatch(/^compactd health: --endpoint http:\/\/127\.0\.0\.1:\d+ says plain text \(http:\/\/\) but --tls asks for TLS; use https:\/\/ or HOST:PORT$/);
   });
 
   it('take https://HOST:PORT as TLS, and say when the server does not speak it', async () => {

@@ -184,7 +184,10 @@ describe('antichainFromJson', () => {
 
   it.each([
     ['[["1"],["2"]]', /^--lower: \{1, 2\} is not an antichain/],
-    ['[[]]', /^--lower\.elements\[0\]\.coords: a timestamp needs at least one coordinate$/],
+    // The path is the form the user wrote: the short form's index, the message form's fields.
+    ['[[]]', /^--lower\[0\]: a timestamp needs at least one coordinate$/],
+    ['[["1"],[]]', /^--lower\[1\]: a timestamp needs at least one coordinate$/],
+    ['{"elements":[{"coords":[]}]}', /^--lower\.elements\[0\]\.coords: a timestamp needs at least one coordinate$/],
     ['[["x"]]', /^--lower\[0\]\[0\]: "x" is not an unsigned 64-bit integer$/],
     ['[0]', /^--lower\[0\]: expected a timestamp: a list of coordinates such as \["0"\], got 0$/],
     ['[["0"],["0","1"]]', /^--lower\.elements: timestamps of different dimensions/],
