@@ -11,7 +11,7 @@ import { objectKey } from '../model/keys.js';
 import { columnsBytes, type PartColumns } from '../part/columns.js';
 import { partChecksum } from '../part/checksum.js';
 import { decodePart } from '../part/decode.js';
-import { checkOrderedSum, compareRows, keyPrefixes } from '../part/validate.js';
+import { SUM_BLOCK, checkOrderedSum, compareRows, keyPrefixes } from '../part/validate.js';
 import type { PlannedRun } from './plan.js';
 
 export interface LoadedPart {
@@ -164,12 +164,11 @@ function sortRows(cols: PartColumns, rows: Int32Array | null): Int32Array {
 
 /**
  * Σd over the selected rows, exactly. Low and high 32-bit words are summed separately as
- * doubles (exact up to 2^21 rows per block) and folded into a bigint per block.
+ * doubles and folded into a bigint every SUM_BLOCK rows (the same rule as checkOrderedSum).
  */
 export function sumDiffs(cols: PartColumns, rows: Int32Array | null): bigint {
   const w = new Uint32Array(cols.d.buffer, cols.d.byteOffset, cols.d.length * 2);
   const n = rows === null ? cols.len : rows.length;
-  const BLOCK = 1 << 20;
   let total = 0n;
   let lo = 0;
   let hi = 0;
@@ -178,7 +177,7 @@ export function sumDiffs(cols: PartColumns, rows: Int32Array | null): bigint {
   // deoptimizes at its exit on every call. Whole parts skip the row indirection.
   if (rows === null) {
     for (let i = 0; ; i++) {
-      if ((i & (BLOCK - 1)) === 0 || i === n) {
+      if ((i & (SUM_BLOCK - 1)) === 0 || i === n) {
         total += BigInt(hi) * 4294967296n + BigInt(lo);
         lo = 0;
         hi = 0;
@@ -189,7 +188,7 @@ export function sumDiffs(cols: PartColumns, rows: Int32Array | null): bigint {
     }
   } else {
     for (let i = 0; ; i++) {
-      if ((i & (BLOCK - 1)) === 0 || i === n) {
+      if ((i & (SUM_BLOCK - 1)) === 0 || i === n) {
         total += BigInt(hi) * 4294967296n + BigInt(lo);
         lo = 0;
         hi = 0;

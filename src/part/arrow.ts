@@ -10,6 +10,7 @@
  * `compressionRegistry` (src/part/codecs.ts registers into it) and one set of classes. Types come
  * from the package's declarations, which describe both.
  */
+import { fileURLToPath } from 'node:url';
 import type * as Arrow from 'apache-arrow';
 
 const BUNDLE = new URL('../vendor/apache-arrow.js', import.meta.url);
@@ -19,7 +20,7 @@ async function load(): Promise<typeof Arrow> {
     return (await import(BUNDLE.href)) as typeof Arrow;
   } catch (err) {
     // Only a missing bundle falls back; a bundle that fails to load is an error worth seeing.
-    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(BUNDLE.pathname);
+    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(fileURLToPath(BUNDLE));
     if (!missing) throw err;
     return import('apache-arrow');
   }

@@ -73,7 +73,7 @@ export function viewOf(a: Uint8Array): DataView {
 }
 
 /** Diffs summed as doubles per word stay exact for this many rows (2^32 * 2^20 < 2^53). */
-const SUM_BLOCK = 1 << 20;
+export const SUM_BLOCK = 1 << 20;
 
 /** 2^21: the first key word's place in a prefix (53 bits: 32 of the first word, 21 of the second). */
 const WORD0 = 2097152;
